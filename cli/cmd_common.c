@@ -1,0 +1,39 @@
+/* cmd_common.c — options and helpers shared by the subcommands. */
+#include <stdio.h>
+
+#include "commands.h"
+
+void cli_add_model_options(args *a) {
+    args_add(a, "model", false, "diffusers folder or single-file .safetensors checkpoint");
+    args_add(a, "tokenizer", false, "tokenizer folder (vocab.json + merges.txt) for single-file checkpoints");
+    args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
+    args_add(a, "taesd", false, "TAESD folder or file");
+    args_add(a, "variant", false, "weights variant, e.g. fp16 (*.fp16.safetensors)");
+    args_add(a, "help", true, "show this help");
+}
+
+int cli_error(sd_status status) {
+    fprintf(stderr, "error: %s (%s)\n", sd_last_error(), sd_status_name(status));
+    return 1;
+}
+
+sd_model *cli_load_model(const args *a, unsigned components) {
+    sd_model_params p = sd_model_params_default();
+    p.path = args_get(a, "model");
+    p.tokenizer_dir = args_get(a, "tokenizer");
+    p.config_dir = args_get(a, "config");
+    p.taesd_path = args_get(a, "taesd");
+    p.variant = args_get(a, "variant");
+    p.components = components;
+    if (!p.path) {
+        fprintf(stderr, "error: --model is required\n");
+        return NULL;
+    }
+    sd_model *model = NULL;
+    sd_status st = sd_model_load(&model, &p);
+    if (st != SD_OK) {
+        cli_error(st);
+        return NULL;
+    }
+    return model;
+}

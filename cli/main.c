@@ -1,0 +1,39 @@
+/* main.c — the sdstream command: dispatches to subcommands. Uses only the public API. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static void usage(void) {
+    fprintf(stderr,
+            "sdstream %s — StreamDiffusion in C\n"
+            "usage: sdstream <command> [options]\n"
+            "commands:\n"
+            "  tokenize --model M \"prompt\"     print the 77 CLIP token ids of a prompt\n"
+            "  eval --model M --component NAME --input IN.safetensors --output OUT.safetensors\n"
+            "                                  run one model component on named tensors\n"
+            "  --version                       print the version and compiled-in backends\n"
+            "Run 'sdstream <command> --help' for a command's options.\n",
+            sd_version());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("sdstream %s (backends: %s)\n", sd_version(), sd_backends());
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage();
+        return 0;
+    }
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
+    fprintf(stderr, "error: unknown command '%s'\n", cmd);
+    usage();
+    return 2;
+}

@@ -1,0 +1,135 @@
+/* sdstream.h — the public API of libsdstream, StreamDiffusion in C.
+ *
+ * MANUAL
+ *
+ *   sd_model_params mp = sd_model_params_default();
+ *   mp.path = "models/sd-turbo";                 // diffusers folder or single .safetensors
+ *   sd_model *model = NULL;
+ *   if (sd_model_load(&model, &mp) != SD_OK) {
+ *       fprintf(stderr, "%s\n", sd_last_error());  // names file, tensor, expected vs found
+ *       return 1;
+ *   }
+ *   int32_t ids[SD_TOKENS];
+ *   sd_model_tokenize(model, "a photo of a cat", ids);
+ *   sd_model_free(model);
+ *
+ * Ownership: every `*_create`/`*_load` has a matching `*_free`; free(NULL) is a no-op. Strings
+ * passed in are copied; nothing returned by the library needs to be freed by the caller unless its
+ * comment says so.
+ *
+ * Errors: every function that can fail returns sd_status. On failure `*out` parameters are left
+ * untouched and sd_last_error() returns a message for the calling thread (a fixed per-thread buffer:
+ * the error path never allocates). The library never aborts or exits on bad input.
+ *
+ * Threads: distinct handles may be used from distinct threads at the same time. One handle must not
+ * be used by two threads at once. sd_last_error() is per thread.
+ */
+#ifndef SDSTREAM_H
+#define SDSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SDSTREAM_VERSION "0.1.0"
+
+/* Status codes, sqlite-style: SD_OK is 0, everything else is a failure class. */
+typedef enum sd_status {
+    SD_OK = 0,
+    SD_ERR_ARG = 1,         /* invalid argument from the caller (NULL handle, bad size, bad option) */
+    SD_ERR_IO = 2,          /* a file could not be opened, read, mapped or written */
+    SD_ERR_FORMAT = 3,      /* a file is malformed: safetensors header, JSON, image, y4m */
+    SD_ERR_UNSUPPORTED = 4, /* well-formed but not supported: architecture, dtype, config value */
+    SD_ERR_NOMEM = 5,       /* an allocation failed */
+    SD_ERR_LIMIT = 6,       /* input exceeds a documented limit (header size, prompt, image size) */
+    SD_ERR_NOT_FOUND = 7,   /* a required file, tensor or key is missing */
+    SD_ERR_STATE = 8,       /* call made in the wrong order (e.g. no prompt set) */
+    SD_ERR_BACKEND = 9,     /* the compute backend failed */
+} sd_status;
+
+/* The message of the last failure on this thread ("" if none). Valid until the next failing call
+ * on this thread. */
+const char *sd_last_error(void);
+/* "SD_OK", "SD_ERR_FORMAT", ... */
+const char *sd_status_name(sd_status status);
+
+const char *sd_version(void);
+/* Space-separated list of the compiled-in backends, e.g. "cpu" or "cpu cuda". */
+const char *sd_backends(void);
+
+/* Number of token ids a prompt is encoded to (CLIP context length). */
+#define SD_TOKENS 77
+
+/* ---- Models -------------------------------------------------------------------------------- */
+
+typedef struct sd_model sd_model;
+
+/* Which parts of a model to load; the rest is validated (configs) but not read. */
+enum {
+    SD_COMPONENT_TEXT_ENCODER = 1u << 0, /* text encoder (implies the tokenizer) */
+    SD_COMPONENT_UNET = 1u << 1,
+    SD_COMPONENT_VAE = 1u << 2,
+    SD_COMPONENT_TAESD = 1u << 3,
+    SD_COMPONENT_TOKENIZER = 1u << 4, /* the tokenizer alone */
+    SD_COMPONENT_ALL = 0xffu,
+};
+
+typedef struct sd_model_params {
+    /* A diffusers folder (model_index.json), a single-file SD 1.x/2.x checkpoint (.safetensors),
+     * or, for TAESD-only use, a TAESD folder or file. Required. */
+    const char *path;
+    /* Folder with vocab.json + merges.txt (+ tokenizer_config.json) for single-file checkpoints,
+     * which carry no tokenizer. Default NULL: the model's own tokenizer/ folder, else the Hugging
+     * Face cache. */
+    const char *tokenizer_dir;
+    /* Folder whose <component>/config.json files describe a single-file checkpoint (a diffusers
+     * folder of the same architecture). Default NULL: inferred from the tensor shapes and the
+     * known SD 1.x / SD 2.x architectures. */
+    const char *config_dir;
+    /* TAESD folder or file. Default NULL: none. */
+    const char *taesd_path;
+    /* "fp16" prefers diffusers' *.fp16.safetensors files. Default NULL: the plain files. */
+    const char *variant;
+    /* SD_COMPONENT_* bits to load. Default SD_COMPONENT_ALL. */
+    unsigned components;
+} sd_model_params;
+
+sd_model_params sd_model_params_default(void);
+
+/* Opens, validates and loads a model. On error *out is untouched. */
+sd_status sd_model_load(sd_model **out, const sd_model_params *params);
+void sd_model_free(sd_model *model);
+
+/* A one-line human description: architecture, source layout, components loaded. */
+const char *sd_model_describe(const sd_model *model);
+
+/* Tokenizes a prompt as diffusers' encode_prompt does: [start] + up to 75 BPE ids + [end], padded
+ * to SD_TOKENS with the model's pad id. ids must hold SD_TOKENS entries. */
+sd_status sd_model_tokenize(sd_model *model, const char *prompt, int32_t ids[SD_TOKENS]);
+
+/* Width of the text encoder's hidden state (768 for SD 1.x, 1024 for SD 2.x). */
+int sd_model_text_hidden_size(const sd_model *model);
+
+/* Runs the text encoder on a prompt: out receives the last hidden state, SD_TOKENS rows of
+ * sd_model_text_hidden_size() floats (row-major). out_len is the capacity of out in floats. */
+sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out, size_t out_len);
+
+/* Runs one component on the named tensors of a safetensors file and writes its outputs to another.
+ * component: "text_encoder" (input_ids -> last_hidden_state). Others arrive with the image models.
+ * This is how a user checks a model against diffusers; the golden tests use the same code. */
+sd_status sd_model_eval_file(sd_model *model, const char *component, const char *input_path,
+                             const char *output_path);
+
+/* ---- Noise --------------------------------------------------------------------------------- */
+
+/* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+ * does on the CPU in float32 (mt19937, torch's Box-Muller layouts for numel < 16 and >= 16). */
+sd_status sd_randn(uint64_t seed, int64_t numel, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SDSTREAM_H */

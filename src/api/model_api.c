@@ -1,0 +1,160 @@
+/* model_api.c — the public sd_model_* functions: discovery, loading, tokenizing, text encoding
+ * and `eval` of single components. The only place that ties the model files to the backend. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/model_internal.h"
+#include "base/config.h"
+
+sd_model_params sd_model_params_default(void) {
+    sd_model_params p;
+    memset(&p, 0, sizeof p);
+    p.components = SD_COMPONENT_ALL;
+    return p;
+}
+
+const char *sd_version(void) { return SDSTREAM_VERSION; }
+const char *sd_backends(void) { return "cpu"; }
+
+static sd_status load_text_encoder(sd_model *m) {
+    const sd_model_files *f = &m->files;
+    sd_clip_text_config cfg;
+    const char *weights_path = f->layout == SD_LAYOUT_DIFFUSERS ? f->text_encoder_weights : f->checkpoint;
+    sd_clip_layout layout = SD_CLIP_LAYOUT_TRANSFORMERS;
+    const char *prefix = "";
+    if (f->layout == SD_LAYOUT_SINGLE_FILE) {
+        layout = f->arch == SD_ARCH_SD2 ? SD_CLIP_LAYOUT_OPENCLIP : SD_CLIP_LAYOUT_TRANSFORMERS;
+        prefix = f->arch == SD_ARCH_SD2 ? SD_CKPT_SD2_TEXT_PREFIX : SD_CKPT_SD1_TEXT_PREFIX;
+    }
+    sd_safetensors *st = NULL;
+    SD_TRY(sd_st_open(&st, weights_path));
+    sd_status status;
+    if (f->text_encoder_config[0]) {
+        sd_config json;
+        status = sd_config_load(&json, f->text_encoder_config);
+        if (status == SD_OK) {
+            status = sd_clip_text_config_read(&cfg, &json);
+            sd_config_free(&json);
+        }
+    } else {
+        status = sd_clip_text_config_infer(&cfg, st, prefix, layout);
+    }
+    if (status == SD_OK) status = sd_clip_text_load(&m->text, &cfg, st, prefix, layout);
+    sd_st_close(st);
+    SD_TRY(status);
+    m->has_text = true;
+    return SD_OK;
+}
+
+static sd_status load_unet(sd_model *m) {
+    const sd_model_files *f = &m->files;
+    bool single = f->layout == SD_LAYOUT_SINGLE_FILE;
+    sd_safetensors *st = NULL;
+    SD_TRY(sd_st_open(&st, single ? f->checkpoint : f->unet_weights));
+    sd_unet_config cfg;
+    sd_status status;
+    if (f->unet_config[0]) {
+        sd_config json;
+        status = sd_config_load(&json, f->unet_config);
+        if (status == SD_OK) {
+            status = sd_unet_config_read(&cfg, &json);
+            sd_config_free(&json);
+        }
+    } else {
+        status = sd_unet_config_infer(&cfg, st, f->arch == SD_ARCH_SD2);
+    }
+    if (status == SD_OK) status = sd_unet_load(&m->unet, &cfg, st, single ? SD_CKPT_UNET_PREFIX : "", single);
+    sd_st_close(st);
+    SD_TRY(status);
+    m->has_unet = true;
+    return SD_OK;
+}
+
+void sd_model_free(sd_model *model) {
+    if (!model) return;
+    sd_unet_free(&model->unet);
+    sd_tokenizer_free(model->tokenizer);
+    sd_clip_text_free(&model->text);
+    sd_arena_free(&model->arena);
+    sd_backend_free(model->backend);
+    free(model);
+}
+
+sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
+    SD_CHECK_ARG(out != NULL, "sd_model_load: out is NULL");
+    SD_CHECK_ARG(params != NULL, "sd_model_load: params is NULL");
+    SD_CHECK_ARG(params->path != NULL && params->path[0] != '\0', "sd_model_load: params.path is empty");
+    unsigned components = params->components ? params->components : SD_COMPONENT_ALL;
+    sd_model *m = calloc(1, sizeof *m);
+    if (!m) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
+    m->components = components;
+    sd_arena_init(&m->arena);
+    sd_status st = sd_model_files_find(&m->files, params->path, params->tokenizer_dir, params->config_dir,
+                                       params->taesd_path, params->variant,
+                                       components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
+    if (st == SD_OK) st = sd_backend_create(&m->backend, SD_BACKEND_CPU, 0);
+    if (st == SD_OK && (components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER)))
+        st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
+    if (st == SD_OK && (components & SD_COMPONENT_TEXT_ENCODER)) st = load_text_encoder(m);
+    if (st == SD_OK && (components & SD_COMPONENT_UNET)) st = load_unet(m);
+    if (st != SD_OK) {
+        sd_model_free(m);
+        return st;
+    }
+    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s", sd_arch_name(m->files.arch),
+             sd_layout_name(m->files.layout), m->files.root, m->has_text ? ", text encoder" : (m->tokenizer ? ", tokenizer" : ""),
+             m->has_unet ? ", UNet" : "",
+             m->files.taesd_weights[0] ? ", TAESD found" : "");
+    *out = m;
+    return SD_OK;
+}
+
+const char *sd_model_describe(const sd_model *model) { return model ? model->description : ""; }
+
+sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn) {
+    SD_CHECK_ARG(model != NULL, "%s: model is NULL", fn);
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{SD_COMPONENT_TEXT_ENCODER, "text encoder"}, {SD_COMPONENT_UNET, "UNet"}, {SD_COMPONENT_VAE, "VAE"},
+                 {SD_COMPONENT_TAESD, "TAESD"}, {SD_COMPONENT_TOKENIZER, "tokenizer"}};
+    bool loaded = (component == SD_COMPONENT_TEXT_ENCODER && model->has_text) ||
+                  (component == SD_COMPONENT_UNET && model->has_unet) ||
+                  (component == SD_COMPONENT_TOKENIZER && model->tokenizer);
+    if (loaded) return SD_OK;
+    const char *name = "component";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].bit == component) name = names[i].name;
+    return sd_fail(SD_ERR_STATE, "%s: the %s was not loaded (not requested in sd_model_params.components, or absent)",
+                   fn, name);
+}
+
+static sd_status need_text(const sd_model *model, const char *fn) {
+    return sd_model_require(model, SD_COMPONENT_TEXT_ENCODER, fn);
+}
+
+sd_status sd_model_tokenize(sd_model *model, const char *prompt, int32_t ids[SD_TOKENS]) {
+    SD_CHECK_ARG(model != NULL, "sd_model_tokenize: model is NULL");
+    if (!model->tokenizer)
+        return sd_fail(SD_ERR_STATE, "sd_model_tokenize: the tokenizer was not loaded (request SD_COMPONENT_TOKENIZER)");
+    SD_CHECK_ARG(prompt != NULL && ids != NULL, "sd_model_tokenize: prompt or ids is NULL");
+    return sd_tokenizer_encode(model->tokenizer, prompt, ids, NULL);
+}
+
+int sd_model_text_hidden_size(const sd_model *model) {
+    return (model && model->has_text) ? model->text.cfg.hidden_size : 0;
+}
+
+sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out, size_t out_len) {
+    SD_TRY(need_text(model, "sd_model_encode_prompt"));
+    SD_CHECK_ARG(prompt != NULL && out != NULL, "sd_model_encode_prompt: prompt or out is NULL");
+    size_t need = (size_t)SD_TOKENS * (size_t)model->text.cfg.hidden_size;
+    SD_CHECK_ARG(out_len >= need, "sd_model_encode_prompt: out holds %zu floats, needs %zu", out_len, need);
+    int32_t ids[SD_TOKENS];
+    SD_TRY(sd_tokenizer_encode(model->tokenizer, prompt, ids, NULL));
+    SD_TRY(sd_arena_reset(&model->arena));
+    return sd_clip_text_forward(&model->text, model->backend, &model->arena, ids, 1, out);
+}
+

@@ -1,0 +1,30 @@
+/* model_internal.h — what an sd_model holds, shared by the API files (model_api.c, eval.c). */
+#ifndef SD_API_MODEL_INTERNAL_H
+#define SD_API_MODEL_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "backend/backend.h"
+#include "base/arena.h"
+#include "model/clip_text.h"
+#include "model/model_files.h"
+#include "model/tokenizer.h"
+#include "model/unet.h"
+
+struct sd_model {
+    sd_model_files files;
+    unsigned components;
+    sd_backend *backend;
+    sd_arena arena;
+    sd_tokenizer *tokenizer;
+    sd_clip_text text;
+    bool has_text;
+    sd_unet unet;
+    bool has_unet;
+    char description[512];
+};
+
+/* Fails with SD_ERR_STATE naming fn when a component was not loaded. */
+sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn);
+
+#endif

@@ -1,0 +1,263 @@
+/* backend.c — op wrappers: shape checks shared by every backend, then dispatch. */
+#include "backend/backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_backend.h"
+
+sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads) {
+    switch (kind) {
+    case SD_BACKEND_CPU: return sd_cpu_backend_create(out, n_threads);
+    case SD_BACKEND_CUDA: return sd_fail(SD_ERR_UNSUPPORTED, "the CUDA backend is not compiled into this build");
+    }
+    return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
+}
+
+void sd_backend_free(sd_backend *be) {
+    if (be) be->vt->free(be);
+}
+
+sd_status sd_backend_status(const sd_backend *be) { return be->status; }
+
+void sd_backend_clear_status(sd_backend *be) { be->status = SD_OK; }
+
+void sd_backend_fail(sd_backend *be, sd_status status, const char *fmt, ...) {
+    if (be->status != SD_OK) return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    be->status = sd_fail(status, "%s backend: %s", be->vt->name, msg);
+}
+
+/* Skips the op when an earlier one failed or an arena allocation came back empty. */
+static bool ready(sd_backend *be, const sd_tensor *out) { return be->status == SD_OK && out && out->data; }
+
+static bool same_shape(const sd_tensor *a, const sd_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+static void shape_mismatch(sd_backend *be, const char *op, const char *what, const sd_tensor *a, const sd_tensor *b) {
+    sd_backend_fail(be, SD_ERR_ARG, "%s: %s shapes differ ([%lld..] %d-d vs [%lld..] %d-d, %lld vs %lld elements)", op,
+                    what, (long long)a->shape[0], a->ndim, (long long)b->shape[0], b->ndim,
+                    (long long)sd_tensor_numel(a), (long long)sd_tensor_numel(b));
+}
+
+void sd_op_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias) {
+    if (!ready(be, out)) return;
+    int64_t k = sd_tensor_cols(in), n = weight->shape[0];
+    if (weight->ndim != 2 || weight->shape[1] != k || sd_tensor_cols(out) != n ||
+        sd_tensor_rows(out) != sd_tensor_rows(in) || (bias && sd_tensor_numel(bias) != n)) {
+        sd_backend_fail(be, SD_ERR_ARG, "linear: in [..., %lld] weight [%lld, %lld] out [..., %lld] do not fit",
+                        (long long)k, (long long)weight->shape[0], (long long)weight->shape[1],
+                        (long long)sd_tensor_cols(out));
+        return;
+    }
+    be->vt->linear(be, out, in, weight, bias);
+}
+
+void sd_op_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                      const sd_tensor *beta, float eps) {
+    if (!ready(be, out)) return;
+    int64_t c = sd_tensor_cols(in);
+    if (!same_shape(out, in) || sd_tensor_numel(gamma) != c || sd_tensor_numel(beta) != c) {
+        sd_backend_fail(be, SD_ERR_ARG, "layer_norm: in/out/gamma/beta do not fit (C = %lld)", (long long)c);
+        return;
+    }
+    be->vt->layer_norm(be, out, in, gamma, beta, eps);
+}
+
+void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const sd_tensor *k, const sd_tensor *v,
+                     int n_heads, bool causal) {
+    if (!ready(be, out)) return;
+    if (q->ndim != 3 || k->ndim != 3 || !same_shape(k, v) || !same_shape(out, q) || q->shape[0] != k->shape[0] ||
+        q->shape[2] != k->shape[2] || n_heads <= 0 || q->shape[2] % n_heads != 0) {
+        sd_backend_fail(be, SD_ERR_ARG, "attention: q [%lld, %lld, %lld] k [%lld, %lld, %lld] with %d heads do not fit",
+                        (long long)q->shape[0], (long long)q->shape[1], (long long)q->shape[2], (long long)k->shape[0],
+                        (long long)k->shape[1], (long long)k->shape[2], n_heads);
+        return;
+    }
+    be->vt->attention(be, out, q, k, v, n_heads, causal);
+}
+
+void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(out) != sd_tensor_numel(in)) {
+        shape_mismatch(be, "activation", "in/out", in, out);
+        return;
+    }
+    be->vt->activation(be, out, in, act);
+}
+
+void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(a) != sd_tensor_numel(b) || sd_tensor_numel(out) != sd_tensor_numel(a)) {
+        shape_mismatch(be, "add", "a/b", a, b);
+        return;
+    }
+    be->vt->add(be, out, a, b);
+}
+
+void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (!ready(be, out)) return;
+    if (!same_shape(out, in)) {
+        shape_mismatch(be, "softmax", "in/out", in, out);
+        return;
+    }
+    be->vt->softmax(be, out, in);
+}
+
+void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids) {
+    if (!ready(be, out)) return;
+    int64_t rows = sd_tensor_rows(out), vocab = table->shape[0];
+    if (table->ndim != 2 || sd_tensor_cols(out) != table->shape[1]) {
+        sd_backend_fail(be, SD_ERR_ARG, "embedding: table [%lld, %lld] does not fit out rows of %lld",
+                        (long long)table->shape[0], (long long)table->shape[1], (long long)sd_tensor_cols(out));
+        return;
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            sd_backend_fail(be, SD_ERR_ARG, "embedding: id %d at position %lld is outside the table of %lld rows",
+                            (int)ids[i], (long long)i, (long long)vocab);
+            return;
+        }
+    }
+    be->vt->embedding(be, out, table, ids);
+}
+
+/* ---- image ops ---- */
+
+static void fail_shapes(sd_backend *be, const char *op, const sd_tensor *out, const sd_tensor *in) {
+    char a[128], b[128];
+    int pa = 0, pb = 0;
+    for (int i = 0; i < out->ndim; i++) pa += snprintf(a + pa, sizeof a - (size_t)pa, i ? ",%lld" : "%lld", (long long)out->shape[i]);
+    for (int i = 0; i < in->ndim; i++) pb += snprintf(b + pb, sizeof b - (size_t)pb, i ? ",%lld" : "%lld", (long long)in->shape[i]);
+    sd_backend_fail(be, SD_ERR_ARG, "%s: out [%s] does not fit in [%s]", op, a, b);
+}
+
+void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
+                  int stride, int padding) {
+    if (!ready(be, out)) return;
+    int64_t k = weight->ndim == 4 ? weight->shape[2] : 0;
+    bool ok = in->ndim == 4 && out->ndim == 4 && weight->ndim == 4 && weight->shape[3] == k && k > 0 && stride > 0 &&
+              padding >= 0 && weight->shape[1] == in->shape[1] && out->shape[0] == in->shape[0] &&
+              out->shape[1] == weight->shape[0] && (!bias || sd_tensor_numel(bias) == weight->shape[0]);
+    if (ok) {
+        int64_t ho = (in->shape[2] + 2 * padding - k) / stride + 1, wo = (in->shape[3] + 2 * padding - k) / stride + 1;
+        ok = ho > 0 && wo > 0 && out->shape[2] == ho && out->shape[3] == wo;
+    }
+    if (!ok) {
+        fail_shapes(be, "conv2d", out, in);
+        return;
+    }
+    be->vt->conv2d(be, out, in, weight, bias, stride, padding);
+}
+
+void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                      const sd_tensor *beta, int groups, float eps, bool silu) {
+    if (!ready(be, out)) return;
+    int64_t c = in->ndim >= 2 ? in->shape[1] : 0;
+    if (!same_shape(out, in) || groups <= 0 || c % groups != 0 || sd_tensor_numel(gamma) != c ||
+        sd_tensor_numel(beta) != c) {
+        sd_backend_fail(be, SD_ERR_ARG, "group_norm: %lld channels, %d groups, gamma/beta of %lld do not fit",
+                        (long long)c, groups, (long long)sd_tensor_numel(gamma));
+        return;
+    }
+    be->vt->group_norm(be, out, in, gamma, beta, groups, eps, silu);
+}
+
+void sd_op_upsample_nearest(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (!ready(be, out)) return;
+    if (in->ndim != 4 || out->ndim != 4 || out->shape[0] != in->shape[0] || out->shape[1] != in->shape[1] ||
+        out->shape[2] < in->shape[2] || out->shape[3] < in->shape[3] || in->shape[2] < 1 || in->shape[3] < 1) {
+        fail_shapes(be, "upsample_nearest", out, in);
+        return;
+    }
+    be->vt->upsample_nearest(be, out, in);
+}
+
+void sd_op_upsample_nearest2x(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (!ready(be, out)) return;
+    if (in->ndim != 4 || out->ndim != 4 || out->shape[2] != 2 * in->shape[2] || out->shape[3] != 2 * in->shape[3]) {
+        fail_shapes(be, "upsample_nearest2x", out, in);
+        return;
+    }
+    sd_op_upsample_nearest(be, out, in);
+}
+
+void sd_op_add_broadcast(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
+    if (!ready(be, out)) return;
+    int64_t n = a->ndim >= 2 ? a->shape[0] : 0, c = a->ndim >= 2 ? a->shape[1] : 0, nb = sd_tensor_numel(b);
+    if (!same_shape(out, a) || !(nb == c || nb == n * c) || c == 0) {
+        fail_shapes(be, "add_broadcast", a, b);
+        return;
+    }
+    be->vt->add_broadcast(be, out, a, b);
+}
+
+void sd_op_axpby(sd_backend *be, sd_tensor *out, float alpha, const sd_tensor *a, float beta, const sd_tensor *b) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(a) != sd_tensor_numel(b) || sd_tensor_numel(out) != sd_tensor_numel(a)) {
+        shape_mismatch(be, "axpby", "a/b", a, b);
+        return;
+    }
+    be->vt->axpby(be, out, alpha, a, beta, b);
+}
+
+void sd_op_scale(sd_backend *be, sd_tensor *out, const sd_tensor *in, float mul, float add) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(out) != sd_tensor_numel(in)) {
+        shape_mismatch(be, "scale", "in/out", in, out);
+        return;
+    }
+    be->vt->scale(be, out, in, mul, add);
+}
+
+void sd_op_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_cols(in) != 2 * sd_tensor_cols(out) || sd_tensor_rows(in) != sd_tensor_rows(out)) {
+        fail_shapes(be, "geglu", out, in);
+        return;
+    }
+    be->vt->geglu(be, out, in);
+}
+
+void sd_op_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last) {
+    if (!ready(be, out)) return;
+    const sd_tensor *img = to_channels_last ? in : out, *seq = to_channels_last ? out : in;
+    if (img->ndim != 4 || seq->ndim != 3 || seq->shape[0] != img->shape[0] ||
+        seq->shape[1] != img->shape[2] * img->shape[3] || seq->shape[2] != img->shape[1]) {
+        fail_shapes(be, "transpose_hw_c", out, in);
+        return;
+    }
+    be->vt->transpose_hw_c(be, out, in, to_channels_last);
+}
+
+void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
+    if (!ready(be, out)) return;
+    bool ok = a->ndim == b->ndim && out->ndim == a->ndim && a->ndim >= 2 && out->shape[0] == a->shape[0] &&
+              b->shape[0] == a->shape[0] && out->shape[1] == a->shape[1] + b->shape[1];
+    for (int i = 2; ok && i < a->ndim; i++) ok = a->shape[i] == b->shape[i] && out->shape[i] == a->shape[i];
+    if (!ok) {
+        fail_shapes(be, "concat_channels", out, a);
+        return;
+    }
+    be->vt->concat_channels(be, out, a, b);
+}
+
+void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host) {
+    if (!ready(be, dst)) return;
+    be->vt->upload(be, dst, host);
+}
+
+void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src) {
+    if (be->status != SD_OK || !src->data) return;
+    be->vt->download(be, host, src);
+}

@@ -1,0 +1,128 @@
+/* backend.h — the op interface models call, and the backends behind it.
+ *
+ * A model's forward pass is straight-line C over these calls on tensors whose shapes are fixed
+ * when a stream is created. Argument order everywhere: backend, output, inputs, weights, sizes.
+ * Ops do not return a status: the first failure (a shape mismatch, a backend error) is recorded
+ * in the backend and every later op is skipped, so a forward pass checks once, at its end, with
+ * sd_backend_status() (like cudaGetLastError). A NULL data pointer (an arena allocation that
+ * failed) also skips the op; the arena's own status says why.
+ *
+ * Layouts: activations are row-major like torch: linear/norms work on the last dimension;
+ * images are NCHW. Weights keep torch's layout ([out, in] for linear).
+ */
+#ifndef SD_BACKEND_BACKEND_H
+#define SD_BACKEND_BACKEND_H
+
+#include <stdbool.h>
+
+#include "base/status.h"
+#include "base/tensor.h"
+
+typedef enum sd_backend_kind { SD_BACKEND_CPU = 0, SD_BACKEND_CUDA = 1 } sd_backend_kind;
+
+typedef enum sd_activation {
+    SD_ACT_NONE,
+    SD_ACT_GELU,
+    SD_ACT_QUICK_GELU,
+    SD_ACT_SILU,
+    SD_ACT_RELU,
+    SD_ACT_TANH,
+    SD_ACT_EXP, /* the VAE's std = exp(0.5 * logvar) */
+} sd_activation;
+
+typedef struct sd_backend sd_backend;
+
+typedef struct sd_backend_vtable {
+    const char *name;
+    void (*free)(sd_backend *be);
+    void (*linear)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias);
+    void (*layer_norm)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                       const sd_tensor *beta, float eps);
+    void (*attention)(sd_backend *be, sd_tensor *out, const sd_tensor *q, const sd_tensor *k, const sd_tensor *v,
+                      int n_heads, bool causal);
+    void (*activation)(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
+    void (*add)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+    void (*softmax)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+    void (*embedding)(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
+    void (*conv2d)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
+                   int stride, int padding);
+    void (*group_norm)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                       const sd_tensor *beta, int groups, float eps, bool silu);
+    void (*upsample_nearest)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+    void (*add_broadcast)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+    void (*axpby)(sd_backend *be, sd_tensor *out, float alpha, const sd_tensor *a, float beta, const sd_tensor *b);
+    void (*scale)(sd_backend *be, sd_tensor *out, const sd_tensor *in, float mul, float add);
+    void (*geglu)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+    void (*transpose_hw_c)(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last);
+    void (*concat_channels)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+    void (*upload)(sd_backend *be, sd_tensor *dst, const void *host);
+    void (*download)(sd_backend *be, void *host, const sd_tensor *src);
+} sd_backend_vtable;
+
+struct sd_backend {
+    const sd_backend_vtable *vt;
+    sd_backend_kind kind;
+    sd_status status; /* first failure, sticky until sd_backend_clear_status */
+    int n_threads;
+    void *impl;
+};
+
+/* n_threads <= 0: all online cores. */
+sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads);
+void sd_backend_free(sd_backend *be);
+sd_status sd_backend_status(const sd_backend *be);
+void sd_backend_clear_status(sd_backend *be);
+/* Records a failure (first one wins) with a message; for backends and op wrappers. */
+void sd_backend_fail(sd_backend *be, sd_status status, const char *fmt, ...) SD_PRINTF(3, 4);
+
+/* ---- ops ---- */
+
+/* out[..., N] = in[..., K] @ weight[N, K]^T + bias[N] (bias may be NULL). */
+void sd_op_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias);
+/* LayerNorm over the last dimension, biased variance, like torch. */
+void sd_op_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                      const sd_tensor *beta, float eps);
+/* Multi-head scaled dot-product attention. q [B, Tq, H*D], k/v [B, Tk, H*D], out [B, Tq, H*D];
+ * head h uses columns h*D..(h+1)*D; scale 1/sqrt(D); causal masks key j > query i. */
+void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const sd_tensor *k, const sd_tensor *v,
+                     int n_heads, bool causal);
+/* Elementwise activation; out may alias in. gelu is the exact erf form. */
+void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
+/* out = a + b, same shapes; out may alias a or b. */
+void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+/* Softmax over the last dimension. */
+void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+/* out[i, :] = table[ids[i], :] for the rows(out) ids (host memory); ids outside the table fail. */
+void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
+
+/* 2-D convolution, NCHW. weight [Co, Ci, kh, kw] (square kernels), bias [Co] or NULL, same stride
+ * and zero padding on both axes. out [N, Co, (H + 2p - k)/s + 1, (W + 2p - k)/s + 1]. */
+void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
+                  int stride, int padding);
+/* GroupNorm over [N, C, ...] with `groups` groups (biased variance, like torch), then SiLU when asked
+ * (the ResNet pair, fused). */
+void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
+                      const sd_tensor *beta, int groups, float eps, bool silu);
+/* Nearest-neighbour upsampling of [N, C, H, W] to out's [N, C, Ho, Wo] (Ho >= H, Wo >= W), with
+ * torch's 'nearest' rule: source index = min(floor(dst * (in / out)), in - 1). */
+void sd_op_upsample_nearest(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+/* The same, checking that out is exactly [N, C, 2H, 2W]. */
+void sd_op_upsample_nearest2x(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+/* out = a + b with b [N, C] or [C] broadcast over a's trailing (spatial) dims; a is [N, C, ...]. */
+void sd_op_add_broadcast(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+/* out = alpha * a + beta * b, same sizes; out may alias a or b. */
+void sd_op_axpby(sd_backend *be, sd_tensor *out, float alpha, const sd_tensor *a, float beta, const sd_tensor *b);
+/* out = in * mul + add elementwise; out may alias in. */
+void sd_op_scale(sd_backend *be, sd_tensor *out, const sd_tensor *in, float mul, float add);
+/* diffusers GEGLU: in [..., 2F] = [hidden | gate], out [..., F] = hidden * gelu(gate). */
+void sd_op_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+/* [N, C, H, W] <-> [N, H*W, C]: to_channels_last true goes NCHW -> (N, HW, C); false the other way
+ * (out then carries the 4-D shape). */
+void sd_op_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last);
+/* out [N, Ca + Cb, ...] = cat(a [N, Ca, ...], b [N, Cb, ...], dim 1). */
+void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+/* Host <-> backend copies of a whole tensor (float32 host data). */
+void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
+void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);
+
+#endif

@@ -1,0 +1,72 @@
+/* cpu_backend.c — CPU backend context and its vtable. */
+#include "backend/cpu/cpu_backend.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void cpu_free(sd_backend *be) {
+    sd_cpu_state *cpu = be->impl;
+    if (cpu) free(cpu->scratch);
+    free(cpu);
+    free(be);
+}
+
+float *sd_cpu_scratch(sd_backend *be, size_t n) {
+    sd_cpu_state *cpu = be->impl;
+    if (n > cpu->scratch_floats) {
+        free(cpu->scratch);
+        cpu->scratch_floats = 0;
+        cpu->scratch = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+        if (!cpu->scratch) {
+            sd_backend_fail(be, SD_ERR_NOMEM, "cannot allocate %zu bytes of workspace", n * sizeof(float));
+            return NULL;
+        }
+        cpu->scratch_floats = n;
+        cpu->n_scratch_allocs++;
+    }
+    return cpu->scratch;
+}
+
+static const sd_backend_vtable g_cpu_vtable = {
+    .name = "cpu",
+    .free = cpu_free,
+    .linear = sd_cpu_linear,
+    .layer_norm = sd_cpu_layer_norm,
+    .attention = sd_cpu_attention,
+    .activation = sd_cpu_activation,
+    .add = sd_cpu_add,
+    .softmax = sd_cpu_softmax,
+    .embedding = sd_cpu_embedding,
+    .conv2d = sd_cpu_conv2d,
+    .group_norm = sd_cpu_group_norm,
+    .upsample_nearest = sd_cpu_upsample_nearest,
+    .add_broadcast = sd_cpu_add_broadcast,
+    .axpby = sd_cpu_axpby,
+    .scale = sd_cpu_scale,
+    .geglu = sd_cpu_geglu,
+    .transpose_hw_c = sd_cpu_transpose_hw_c,
+    .concat_channels = sd_cpu_concat_channels,
+    .upload = sd_cpu_upload,
+    .download = sd_cpu_download,
+};
+
+sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
+    sd_backend *be = calloc(1, sizeof *be);
+    if (!be) return sd_fail(SD_ERR_NOMEM, "cpu backend: out of memory");
+    if (n_threads <= 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = online > 0 ? (int)online : 1;
+    }
+    be->impl = calloc(1, sizeof(sd_cpu_state));
+    if (!be->impl) {
+        free(be);
+        return sd_fail(SD_ERR_NOMEM, "cpu backend: out of memory");
+    }
+    be->vt = &g_cpu_vtable;
+    be->kind = SD_BACKEND_CPU;
+    be->n_threads = n_threads;
+    openblas_set_num_threads(n_threads);
+    *out = be;
+    return SD_OK;
+}

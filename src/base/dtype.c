@@ -1,0 +1,117 @@
+/* dtype.c — see dtype.h. */
+#include "base/dtype.h"
+
+#include <math.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} g_dtypes[SD_DTYPE_COUNT] = {
+    [SD_DTYPE_F32] = {"F32", 4}, [SD_DTYPE_F16] = {"F16", 2}, [SD_DTYPE_BF16] = {"BF16", 2},
+    [SD_DTYPE_F64] = {"F64", 8}, [SD_DTYPE_I64] = {"I64", 8}, [SD_DTYPE_I32] = {"I32", 4},
+    [SD_DTYPE_I16] = {"I16", 2}, [SD_DTYPE_I8] = {"I8", 1},   [SD_DTYPE_U8] = {"U8", 1},
+    [SD_DTYPE_BOOL] = {"BOOL", 1},
+};
+
+size_t sd_dtype_size(sd_dtype dtype) { return dtype < SD_DTYPE_COUNT ? g_dtypes[dtype].size : 0; }
+
+const char *sd_dtype_name(sd_dtype dtype) {
+    return dtype < SD_DTYPE_COUNT ? g_dtypes[dtype].name : "?";
+}
+
+int sd_dtype_parse(const char *name, sd_dtype *out) {
+    for (int i = 0; i < SD_DTYPE_COUNT; i++) {
+        if (strcmp(name, g_dtypes[i].name) == 0) {
+            *out = (sd_dtype)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int sd_dtype_is_float(sd_dtype dtype) {
+    return dtype == SD_DTYPE_F32 || dtype == SD_DTYPE_F16 || dtype == SD_DTYPE_BF16 ||
+           dtype == SD_DTYPE_F64;
+}
+
+static float bits_to_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint32_t f32_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+float sd_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (mant << 13)); /* inf / nan */
+    if (exp == 0) {
+        /* zero or subnormal: mant * 2^-24, exact in float32 */
+        float v = (float)mant * 5.9604644775390625e-8f;
+        return sign ? -v : v;
+    }
+    return bits_to_f32(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+uint16_t sd_f32_to_f16(float f) {
+    uint32_t u = f32_to_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t abs = u & 0x7fffffffu;
+    if (abs >= 0x7f800000u) return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0); /* inf/nan */
+    if (abs >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65520: overflow to inf */
+    if (abs < 0x38800000u) {
+        /* result is subnormal or zero: round abs / 2^-24 to nearest even integer */
+        float v = bits_to_f32(abs) * 16777216.0f; /* exact scaling by 2^24 */
+        return sign | (uint16_t)lrintf(v);
+    }
+    uint32_t mant = abs & 0x7fffff;
+    uint32_t exp = (abs >> 23) - 112;
+    uint32_t h = (exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* may carry into the exponent: correct */
+    return sign | (uint16_t)h;
+}
+
+float sd_bf16_to_f32(uint16_t b) { return bits_to_f32((uint32_t)b << 16); }
+
+uint16_t sd_f32_to_bf16(float f) {
+    uint32_t u = f32_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet nan */
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+void sd_convert_to_f32(float *dst, const void *src, sd_dtype src_dtype, size_t n) {
+    switch (src_dtype) {
+    case SD_DTYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case SD_DTYPE_F16: {
+        const uint8_t *p = src; /* mmap'd data may be unaligned for the type: read bytes */
+        for (size_t i = 0; i < n; i++) dst[i] = sd_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        break;
+    }
+    case SD_DTYPE_BF16: {
+        const uint8_t *p = src;
+        for (size_t i = 0; i < n; i++) dst[i] = sd_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        break;
+    }
+    case SD_DTYPE_F64: {
+        for (size_t i = 0; i < n; i++) {
+            double d;
+            memcpy(&d, (const uint8_t *)src + 8 * i, 8);
+            dst[i] = (float)d;
+        }
+        break;
+    }
+    default:
+        /* integer types are not float data: callers check sd_dtype_is_float first */
+        memset(dst, 0, n * sizeof(float));
+        break;
+    }
+}

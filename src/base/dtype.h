@@ -1,0 +1,40 @@
+/* dtype.h — element types of stored and computed tensors, and conversions between them.
+ * Conversions are exact where the target can represent the value (f16/bf16 -> f32 always is);
+ * f32 -> f16/bf16 rounds to nearest even, as torch does. */
+#ifndef SD_BASE_DTYPE_H
+#define SD_BASE_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sd_dtype {
+    SD_DTYPE_F32,
+    SD_DTYPE_F16,
+    SD_DTYPE_BF16,
+    SD_DTYPE_F64,
+    SD_DTYPE_I64,
+    SD_DTYPE_I32,
+    SD_DTYPE_I16,
+    SD_DTYPE_I8,
+    SD_DTYPE_U8,
+    SD_DTYPE_BOOL,
+    SD_DTYPE_COUNT
+} sd_dtype;
+
+size_t sd_dtype_size(sd_dtype dtype);
+/* safetensors spelling: "F32", "F16", "BF16", ... */
+const char *sd_dtype_name(sd_dtype dtype);
+/* Parses a safetensors dtype string; returns 0 and sets *out, or -1 if unknown. */
+int sd_dtype_parse(const char *name, sd_dtype *out);
+/* True for the types a float tensor may be stored in (F32, F16, BF16, F64). */
+int sd_dtype_is_float(sd_dtype dtype);
+
+float sd_f16_to_f32(uint16_t h);
+uint16_t sd_f32_to_f16(float f);
+float sd_bf16_to_f32(uint16_t b);
+uint16_t sd_f32_to_bf16(float f);
+
+/* Converts n float elements of type src_dtype (F32/F16/BF16/F64) to float32. */
+void sd_convert_to_f32(float *dst, const void *src, sd_dtype src_dtype, size_t n);
+
+#endif

@@ -1,0 +1,101 @@
+/* unet.h — diffusers' UNet2DConditionModel for SD 1.x and SD 2.x: sinusoidal time embedding, ResNet
+ * blocks, Transformer2D blocks (self-attention, cross-attention, GEGLU feed-forward), down/up
+ * sampling with skip connections. Configured from unet/config.json (or inferred from a single-file
+ * checkpoint's shapes); weights by diffusers name, from diffusers files or the LDM layout
+ * (model.diffusion_model.*) through unet_keymap.c.
+ *
+ * Supported: down blocks CrossAttnDownBlock2D / DownBlock2D, up blocks CrossAttnUpBlock2D /
+ * UpBlock2D, mid block UNetMidBlock2DCrossAttn, one transformer layer per block, positional time
+ * embedding, epsilon prediction is the caller's business. Anything else in a config is refused
+ * with SD_ERR_UNSUPPORTED naming the key and value.
+ */
+#ifndef SD_MODEL_UNET_H
+#define SD_MODEL_UNET_H
+
+#include <stdbool.h>
+
+#include "backend/backend.h"
+#include "base/arena.h"
+#include "base/config.h"
+#include "model/weights.h"
+
+enum { SD_UNET_MAX_LEVELS = 6, SD_UNET_MAX_LAYERS = 4 };
+
+typedef struct sd_unet_config {
+    int in_channels, out_channels;
+    int n_levels;
+    int block_out_channels[SD_UNET_MAX_LEVELS];
+    bool down_has_attention[SD_UNET_MAX_LEVELS]; /* CrossAttnDownBlock2D vs DownBlock2D */
+    bool up_has_attention[SD_UNET_MAX_LEVELS];   /* up block i (deepest first) */
+    int heads[SD_UNET_MAX_LEVELS];               /* attention heads per down level (up: reversed) */
+    int mid_heads;
+    int layers_per_block;
+    int cross_attention_dim;
+    bool use_linear_projection;
+    int norm_groups;
+    float norm_eps;
+    bool flip_sin_to_cos;
+    float freq_shift;
+    int time_embed_dim; /* 4 * block_out_channels[0] */
+} sd_unet_config;
+
+typedef struct sd_unet_resnet {
+    int in_channels, out_channels;
+    sd_tensor norm1_w, norm1_b, conv1_w, conv1_b;
+    sd_tensor time_w, time_b;
+    sd_tensor norm2_w, norm2_b, conv2_w, conv2_b;
+    sd_tensor shortcut_w, shortcut_b; /* data NULL when in == out */
+} sd_unet_resnet;
+
+typedef struct sd_unet_transformer {
+    int channels, heads;
+    sd_tensor norm_w, norm_b;       /* GroupNorm, eps 1e-6 */
+    sd_tensor proj_in_w, proj_in_b; /* [C, C]: a 1x1 conv or a Linear in the file */
+    sd_tensor ln1_w, ln1_b, attn1_q, attn1_k, attn1_v, attn1_out_w, attn1_out_b;
+    sd_tensor ln2_w, ln2_b, attn2_q, attn2_k, attn2_v, attn2_out_w, attn2_out_b;
+    sd_tensor ln3_w, ln3_b, ff_in_w, ff_in_b, ff_out_w, ff_out_b; /* GEGLU [8C, C], Linear [C, 4C] */
+    sd_tensor proj_out_w, proj_out_b;
+} sd_unet_transformer;
+
+typedef struct sd_unet_level {
+    sd_unet_resnet resnets[SD_UNET_MAX_LAYERS];
+    sd_unet_transformer attentions[SD_UNET_MAX_LAYERS];
+    bool has_attention;
+    bool has_sampler;                  /* downsampler (down) or upsampler (up) */
+    sd_tensor sampler_w, sampler_b;    /* 3x3 conv */
+    int n_layers;
+} sd_unet_level;
+
+typedef struct sd_unet {
+    sd_unet_config cfg;
+    sd_tensor time_w1, time_b1, time_w2, time_b2;
+    sd_tensor conv_in_w, conv_in_b;
+    sd_unet_level down[SD_UNET_MAX_LEVELS];
+    sd_unet_resnet mid_resnets[2];
+    sd_unet_transformer mid_attention;
+    sd_unet_level up[SD_UNET_MAX_LEVELS];
+    sd_tensor norm_out_w, norm_out_b, conv_out_w, conv_out_b;
+    sd_weight_store store;
+} sd_unet;
+
+sd_status sd_unet_config_read(sd_unet_config *cfg, const sd_config *json);
+/* From the shapes of a single-file checkpoint; SD 1.x heads: 8 per block; SD 2.x: head dim 64. */
+sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, bool sd2);
+
+/* ldm_layout: keys are model.diffusion_model.* (prefix given), mapped by sd_unet_ldm_key. */
+sd_status sd_unet_load(sd_unet *unet, const sd_unet_config *cfg, const sd_safetensors *file, const char *prefix,
+                       bool ldm_layout);
+void sd_unet_free(sd_unet *unet);
+
+/* noise_pred [B, out, h, w] = unet(sample [B, in, h, w], timesteps[B], context [B, 77, cross_dim]).
+ * All tensors in backend memory; timesteps on the host (each row its own). */
+sd_status sd_unet_forward(sd_unet *unet, sd_backend *be, sd_arena *arena, sd_tensor *noise_pred,
+                          const sd_tensor *sample, const float *timesteps, const sd_tensor *context);
+
+/* The LDM key (without prefix) of a diffusers UNet weight name; -1 if it has none. */
+int sd_unet_ldm_key(const char *name, sd_key_ref *ref, const void *cfg /* const sd_unet_config * */);
+
+/* The sinusoidal timestep embedding diffusers computes (float32, as torch does): out [n, dim]. */
+void sd_unet_time_proj(float *out, const float *timesteps, int n, int dim, bool flip_sin_to_cos, float freq_shift);
+
+#endif

@@ -1,0 +1,92 @@
+/* weights.c — see weights.h. */
+#include "model/weights.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sd_weight_store_free(sd_weight_store *store) {
+    if (!store) return;
+    for (int i = 0; i < store->n; i++) free(store->buffers[i]);
+    free(store->buffers);
+    memset(store, 0, sizeof *store);
+}
+
+static void *store_alloc(sd_weight_store *store, size_t bytes) {
+    if (store->n == store->cap) {
+        int cap = store->cap ? 2 * store->cap : 256;
+        void **p = realloc(store->buffers, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        store->buffers = p;
+        store->cap = cap;
+    }
+    void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!buf) return NULL;
+    store->buffers[store->n++] = buf;
+    store->bytes += bytes;
+    return buf;
+}
+
+const sd_st_tensor *sd_weights_find(const sd_weight_loader *loader, const char *name, sd_key_ref *ref) {
+    memset(ref, 0, sizeof *ref);
+    if (loader->map) {
+        sd_key_ref mapped;
+        memset(&mapped, 0, sizeof mapped);
+        if (loader->map(name, &mapped, loader->map_ctx) != 0) return NULL;
+        *ref = mapped;
+        snprintf(ref->key, sizeof ref->key, "%s%s", loader->prefix ? loader->prefix : "", mapped.key);
+    } else {
+        snprintf(ref->key, sizeof ref->key, "%s%s", loader->prefix ? loader->prefix : "", name);
+    }
+    return sd_st_find(loader->file, ref->key);
+}
+
+sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape) {
+    const char *path = loader->file->path;
+    sd_key_ref ref;
+    const sd_st_tensor *t = sd_weights_find(loader, name, &ref);
+    if (!t)
+        return sd_fail(SD_ERR_NOT_FOUND, "%s: %s weight '%s' not found (looked for tensor '%s')", path,
+                       loader->component, name, ref.key);
+    if (!sd_dtype_is_float(t->dtype))
+        return sd_fail(SD_ERR_FORMAT, "%s: tensor '%s': expected a float dtype (F32/F16/BF16), found %s", path,
+                       ref.key, sd_dtype_name(t->dtype));
+    /* the file tensor's expected shape: the wanted one, with the slice's parent row count */
+    int64_t want[SD_ST_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) want[i] = shape[i];
+    /* Trailing 1s are layout, not data: a 1x1 conv [o, i, 1, 1] and a Linear [o, i] hold the same
+     * numbers (SD 2.x proj_in/proj_out, the LDM VAE's attention), so either loads as the other. */
+    int file_ndim = t->ndim, want_ndim = ndim;
+    while (file_ndim > 1 && t->shape[file_ndim - 1] == 1 && file_ndim > want_ndim) file_ndim--;
+    while (want_ndim > 1 && shape[want_ndim - 1] == 1 && want_ndim > file_ndim) want_ndim--;
+    bool fits = file_ndim == want_ndim;
+    if (fits && ref.rows > 0) fits = ref.rows == shape[0] && ref.row_begin + ref.rows <= t->shape[0];
+    for (int i = (ref.rows > 0 ? 1 : 0); fits && i < want_ndim; i++) fits = t->shape[i] == shape[i];
+    if (!fits) {
+        char want_s[256], got_s[256];
+        sd_st_shape_str(want_s, sizeof want_s, ndim, want);
+        sd_st_shape_str(got_s, sizeof got_s, t->ndim, t->shape);
+        return sd_fail(SD_ERR_FORMAT, "%s: tensor '%s' (%s '%s'): expected shape %s%s, found %s", path, ref.key,
+                       loader->component, name, want_s, ref.rows > 0 ? " (a row slice)" : "", got_s);
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    float *buf = store_alloc(loader->store, (size_t)numel * sizeof(float));
+    if (!buf) return sd_fail(SD_ERR_NOMEM, "%s: out of memory loading '%s' (%lld floats)", path, ref.key, (long long)numel);
+    const uint8_t *src = sd_st_data(loader->file, t);
+    if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);
+    sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
+    *dst = sd_tensor_make(buf, SD_DTYPE_F32, ndim, shape);
+    return SD_OK;
+}
+
+sd_status sd_weights_loadf(sd_weight_loader *loader, sd_tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...) {
+    char name[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return sd_weights_load(loader, dst, name, ndim, shape);
+}

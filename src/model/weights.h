@@ -1,0 +1,53 @@
+/* weights.h — loading a component's weights from safetensors into backend memory, by internal
+ * name, through the key map of the file's layout.
+ *
+ * Internal names are the diffusers / transformers module paths (e.g.
+ * "text_model.encoder.layers.0.self_attn.q_proj.weight"): one naming for every layout. A key map
+ * turns an internal name into the file's key (plus an optional row slice, for fused tensors such
+ * as OpenCLIP's in_proj_weight). Each weight is checked for shape and float dtype, converted once
+ * to float32 and owned by the sd_weight_store; the mmap is not needed afterwards.
+ */
+#ifndef SD_MODEL_WEIGHTS_H
+#define SD_MODEL_WEIGHTS_H
+
+#include <stddef.h>
+
+#include "base/safetensors.h"
+#include "base/tensor.h"
+
+/* Where an internal name lives in a file: key, and rows [row_begin, row_begin + rows) of its first
+ * dimension when rows > 0 (else the whole tensor). */
+typedef struct sd_key_ref {
+    char key[512];
+    int64_t row_begin, rows;
+} sd_key_ref;
+
+/* Returns 0 and fills ref, or -1 when the layout has no such weight. */
+typedef int (*sd_key_map_fn)(const char *internal, sd_key_ref *ref, const void *map_ctx);
+
+typedef struct sd_weight_store {
+    void **buffers;
+    int n, cap;
+    size_t bytes;
+} sd_weight_store;
+
+typedef struct sd_weight_loader {
+    const sd_safetensors *file;
+    sd_key_map_fn map; /* NULL: internal name == prefix + key */
+    const void *map_ctx;
+    const char *prefix; /* prepended to the file key (e.g. "cond_stage_model.transformer.") */
+    const char *component; /* for messages: "text_encoder" */
+    sd_weight_store *store;
+} sd_weight_loader;
+
+void sd_weight_store_free(sd_weight_store *store);
+
+/* Loads `name` with exactly the given shape into dst (float32, owned by the store). */
+sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape);
+/* printf-style name helper for the common per-layer case. */
+sd_status sd_weights_loadf(sd_weight_loader *loader, sd_tensor *dst, int ndim, const int64_t *shape,
+                           const char *fmt, ...) SD_PRINTF(5, 6);
+/* Finds the file tensor behind an internal name (NULL if the layout or file lacks it). */
+const sd_st_tensor *sd_weights_find(const sd_weight_loader *loader, const char *name, sd_key_ref *ref);
+
+#endif

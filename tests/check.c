@@ -1,0 +1,86 @@
+/* check.c — see check.h. */
+#include "check.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int g_passed, g_failed;
+
+void check_record(bool ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) {
+        g_passed++;
+        return;
+    }
+    g_failed++;
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int check_finish(void) {
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return (g_failed == 0 && g_passed > 0) ? 0 : 1;
+}
+
+static char *rotating_buffer(void) {
+    static char buffers[4][4096];
+    static int next;
+    return buffers[next++ & 3];
+}
+
+const char *check_ref(const char *relative) {
+    const char *dir = getenv("SD_REFERENCE_DIR");
+    if (!dir || !*dir) dir = SD_REFERENCE_DIR_DEFAULT; /* ../shared/reference beside the checkout */
+    char *buf = rotating_buffer();
+    snprintf(buf, 4096, "%s/%s", dir, relative);
+    struct stat st;
+    check_record(stat(buf, &st) == 0, __FILE__, __LINE__,
+                 "reference file missing: %s (set SD_REFERENCE_DIR)", buf);
+    return buf;
+}
+
+const char *check_tmpdir(void) {
+    static char dir[4096];
+    if (!dir[0]) {
+        const char *base = getenv("SD_TMPDIR");
+        snprintf(dir, sizeof dir, "%s", (base && *base) ? base : SD_TMPDIR_DEFAULT);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            check_record(false, __FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+    }
+    return dir;
+}
+
+const char *check_tmp(const char *name) {
+    char *buf = rotating_buffer();
+    snprintf(buf, 4096, "%s/%s", check_tmpdir(), name);
+    return buf;
+}
+
+double check_rel_error(const float *a, const float *ref, size_t n) {
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(ref[i])) return INFINITY;
+        double d = (double)a[i] - (double)ref[i];
+        diff += d * d;
+        norm += (double)ref[i] * (double)ref[i];
+    }
+    if (norm == 0.0) return diff == 0.0 ? 0.0 : INFINITY;
+    return sqrt(diff / norm);
+}
+
+double check_max_abs_diff(const float *a, const float *ref, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)ref[i]);
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
