@@ -123,6 +123,91 @@ sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out
 sd_status sd_model_eval_file(sd_model *model, const char *component, const char *input_path,
                              const char *output_path);
 
+
+/* ---- Streams ------------------------------------------------------------------------------- */
+
+/* A stream runs StreamDiffusion on one model: a prompt, a fixed size, and a t_index_list of steps.
+ * img2img: push a frame, get a generated frame (with the stream batch, the output of frame k is
+ * the one pushed n-1 calls earlier, n = number of steps). txt2img: each call makes a new image.
+ * A stream borrows its model: free streams before the model. One thread per stream; streams of
+ * one model must not run at the same time (they share its backend). */
+typedef struct sd_stream sd_stream;
+
+typedef enum sd_cfg_type {
+    SD_CFG_NONE = 0,       /* no guidance: one UNet row per step */
+    SD_CFG_FULL = 1,       /* classic CFG: a negative-prompt row per step (2x UNet work) */
+    SD_CFG_SELF = 2,       /* RCFG self-negative: the negative comes from stored noise (no extra work) */
+    SD_CFG_INITIALIZE = 3, /* RCFG onetime-negative: one extra negative row per call */
+} sd_cfg_type;
+
+#define SD_MAX_T_INDEX 16
+
+typedef struct sd_stream_params {
+    int width, height;      /* output size, multiples of 8. Default 512 x 512 */
+    /* Steps as indices into the num_inference_steps LCM schedule (0 = most noise). Default {32, 45}.
+     * n_t_index == 0 uses `strength` for a single step instead. */
+    int t_index_list[SD_MAX_T_INDEX];
+    int n_t_index;
+    float strength;          /* 0..1, used when n_t_index == 0: t_index = round((1 - s) * steps) */
+    int num_inference_steps; /* Default 50 */
+    int frame_buffer_size;   /* frames per call. Default 1 */
+    int use_denoising_batch; /* 1: all steps in one UNet batch (stream batch); 0: sequential. Default 1 */
+    int do_add_noise;        /* Default 1 */
+    sd_cfg_type cfg_type;    /* Default SD_CFG_SELF (upstream's default) */
+    float guidance_scale;    /* Default 1.2; forced to 1 for SD_CFG_NONE */
+    float delta;             /* RCFG delta. Default 1.0 */
+    uint64_t seed;           /* the noise generator (torch.Generator().manual_seed(seed)). Default 2 */
+    /* Per-frame draws that upstream takes from torch's global generator (txt2img latents,
+     * sequential-mode noise). Default 67280421310721: torch's own default seed, so a fresh Python
+     * process and a fresh stream draw the same numbers. */
+    uint64_t frame_seed;
+    /* Stochastic similarity filter: 0 = off, else the cosine threshold (e.g. 0.98). */
+    float similar_filter_threshold;
+    int similar_filter_max_skip; /* Default 10 */
+    uint64_t filter_seed;        /* seed of the filter's draws (Python random.seed). Default 0 */
+    int use_taesd;               /* decode/encode with the model's TAESD when loaded. Default 1 */
+    /* txt2img with sd-turbo's one-step formula x0 = (x - sqrt(1 - a) eps) / sqrt(a), without the LCM
+     * boundary scalings (upstream's txt2img_sd_turbo, which its wrapper uses for *turbo models).
+     * Default 0. */
+    int turbo;
+} sd_stream_params;
+
+sd_stream_params sd_stream_params_default(void);
+
+/* Creates a stream: validates the parameters against the model, precomputes the per-step
+ * constants and the noise, and reserves all memory. Needs the model's text encoder, UNet and a
+ * VAE or TAESD. A prompt must be set before the first frame. */
+sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_params *params);
+void sd_stream_free(sd_stream *stream);
+
+/* Encodes the prompt (and negative prompt, for guidance) once; takes effect on the next frame.
+ * negative_prompt NULL keeps the current one ("" at first). */
+sd_status sd_stream_set_prompt(sd_stream *stream, const char *prompt, const char *negative_prompt);
+
+/* img2img: frames holds frame_buffer_size RGB images of width x height (HWC, 8-bit); out receives
+ * the same number. *skipped (may be NULL) tells whether the similarity filter reused the last
+ * output. */
+sd_status sd_stream_img2img(sd_stream *stream, const uint8_t *frames, uint8_t *out, int *skipped);
+/* txt2img: out receives one width x height RGB image (frame_buffer_size of them in batch mode). */
+sd_status sd_stream_txt2img(sd_stream *stream, uint8_t *out);
+
+/* Float-level variants for reproduction and tests: images [fb, 3, H, W] in [-1, 1] (diffusers'
+ * convention), outputs unclamped. */
+sd_status sd_stream_img2img_f32(sd_stream *stream, const float *images, float *out, int *skipped);
+sd_status sd_stream_txt2img_f32(sd_stream *stream, float *out);
+
+/* Replaces the stream's initial noise ([batch, 4, H/8, W/8] floats, batch = steps x
+ * frame_buffer_size with the denoising batch, else frame_buffer_size), as upstream's
+ * update_noise / an injected torch tensor. */
+sd_status sd_stream_set_noise(sd_stream *stream, const float *noise, size_t count);
+
+/* Stage timings of the last call, milliseconds. */
+typedef struct sd_stream_timings {
+    double preprocess_ms, encode_ms, unet_ms, decode_ms, postprocess_ms, total_ms;
+    int unet_batch;
+} sd_stream_timings;
+sd_status sd_stream_get_timings(const sd_stream *stream, sd_stream_timings *out);
+
 /* ---- Noise --------------------------------------------------------------------------------- */
 
 /* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))

@@ -151,6 +151,54 @@ static sd_status eval_unet(sd_model *m, const sd_safetensors *in, const char *ou
     return write_outputs(m, output_path, "unet", names, &noise, 1);
 }
 
+static sd_status eval_vae_encode(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_VAE, "eval vae_encode"));
+    sd_tensor image;
+    SD_TRY(read_input(m, in, "image", 4, (int64_t[]){0, m->vae.cfg.in_channels, 0, 0}, &image));
+    int64_t shape[4] = {image.shape[0], m->vae.cfg.latent_channels, image.shape[2] / 8, image.shape[3] / 8};
+    sd_tensor out[2] = {sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4, shape), sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4, shape)};
+    SD_TRY(m->arena.status);
+    SD_TRY(sd_vae_encode(&m->vae, m->backend, &m->arena, &out[0], &out[1], &image));
+    const char *names[] = {"latent_mean", "latent_std"};
+    return write_outputs(m, output_path, "vae_encode", names, out, 2);
+}
+
+static sd_status eval_vae_decode(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_VAE, "eval vae_decode"));
+    sd_tensor latent;
+    SD_TRY(read_input(m, in, "latent", 4, (int64_t[]){0, m->vae.cfg.latent_channels, 0, 0}, &latent));
+    sd_tensor image = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+                                      (int64_t[]){latent.shape[0], m->vae.cfg.out_channels, latent.shape[2] * 8, latent.shape[3] * 8});
+    SD_TRY(m->arena.status);
+    SD_TRY(sd_vae_decode(&m->vae, m->backend, &m->arena, &image, &latent));
+    const char *names[] = {"image"};
+    return write_outputs(m, output_path, "vae_decode", names, &image, 1);
+}
+
+static sd_status eval_taesd_encode(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_TAESD, "eval taesd_encode"));
+    sd_tensor image;
+    SD_TRY(read_input(m, in, "image", 4, (int64_t[]){0, m->taesd.cfg.in_channels, 0, 0}, &image));
+    sd_tensor latents = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+                                        (int64_t[]){image.shape[0], m->taesd.cfg.latent_channels, image.shape[2] / 8, image.shape[3] / 8});
+    SD_TRY(m->arena.status);
+    SD_TRY(sd_taesd_encode(&m->taesd, m->backend, &m->arena, &latents, &image));
+    const char *names[] = {"latents"};
+    return write_outputs(m, output_path, "taesd_encode", names, &latents, 1);
+}
+
+static sd_status eval_taesd_decode(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_TAESD, "eval taesd_decode"));
+    sd_tensor latents;
+    SD_TRY(read_input(m, in, "latents", 4, (int64_t[]){0, m->taesd.cfg.latent_channels, 0, 0}, &latents));
+    sd_tensor image = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+                                      (int64_t[]){latents.shape[0], m->taesd.cfg.out_channels, latents.shape[2] * 8, latents.shape[3] * 8});
+    SD_TRY(m->arena.status);
+    SD_TRY(sd_taesd_decode(&m->taesd, m->backend, &m->arena, &image, &latents));
+    const char *names[] = {"image"};
+    return write_outputs(m, output_path, "taesd_decode", names, &image, 1);
+}
+
 sd_status sd_model_eval_file(sd_model *model, const char *component, const char *input_path, const char *output_path) {
     SD_CHECK_ARG(model != NULL, "sd_model_eval_file: model is NULL");
     SD_CHECK_ARG(component && input_path && output_path, "sd_model_eval_file: component, input and output are required");
@@ -160,11 +208,11 @@ sd_status sd_model_eval_file(sd_model *model, const char *component, const char 
     } components[] = {
         {"text_encoder", eval_text_encoder},
         {"unet", eval_unet},
+        {"vae_encode", eval_vae_encode},
+        {"vae_decode", eval_vae_decode},
+        {"taesd_encode", eval_taesd_encode},
+        {"taesd_decode", eval_taesd_decode},
     };
-    static const char *later[] = {"vae_encode", "vae_decode", "taesd_encode", "taesd_decode"};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-        if (strcmp(component, later[i]) == 0)
-            return sd_fail(SD_ERR_UNSUPPORTED, "eval: component '%s' is not implemented in this build yet", component);
     for (size_t i = 0; i < sizeof components / sizeof components[0]; i++) {
         if (strcmp(component, components[i].name) != 0) continue;
         sd_safetensors *in = NULL;

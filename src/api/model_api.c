@@ -72,9 +72,57 @@ static sd_status load_unet(sd_model *m) {
     return SD_OK;
 }
 
+static sd_status load_vae(sd_model *m) {
+    const sd_model_files *f = &m->files;
+    bool single = f->layout == SD_LAYOUT_SINGLE_FILE;
+    const char *prefix = single ? SD_CKPT_VAE_PREFIX : "";
+    sd_safetensors *st = NULL;
+    SD_TRY(sd_st_open(&st, single ? f->checkpoint : f->vae_weights));
+    sd_vae_config cfg;
+    sd_status status;
+    if (f->vae_config[0]) {
+        sd_config json;
+        status = sd_config_load(&json, f->vae_config);
+        if (status == SD_OK) {
+            status = sd_vae_config_read(&cfg, &json);
+            sd_config_free(&json);
+        }
+    } else {
+        status = sd_vae_config_infer(&cfg, st, prefix, single);
+    }
+    if (status == SD_OK) status = sd_vae_load(&m->vae, &cfg, st, prefix, single);
+    sd_st_close(st);
+    SD_TRY(status);
+    m->has_vae = true;
+    return SD_OK;
+}
+
+static sd_status load_taesd(sd_model *m) {
+    const sd_model_files *f = &m->files;
+    sd_taesd_config cfg;
+    if (f->taesd_config[0]) {
+        sd_config json;
+        SD_TRY(sd_config_load(&json, f->taesd_config));
+        sd_status status = sd_taesd_config_read(&cfg, &json);
+        sd_config_free(&json);
+        SD_TRY(status);
+    } else {
+        sd_taesd_config_default(&cfg);
+    }
+    sd_safetensors *st = NULL;
+    SD_TRY(sd_st_open(&st, f->taesd_weights));
+    sd_status status = sd_taesd_load(&m->taesd, &cfg, st);
+    sd_st_close(st);
+    SD_TRY(status);
+    m->has_taesd = true;
+    return SD_OK;
+}
+
 void sd_model_free(sd_model *model) {
     if (!model) return;
     sd_unet_free(&model->unet);
+    sd_vae_free(&model->vae);
+    sd_taesd_free(&model->taesd);
     sd_tokenizer_free(model->tokenizer);
     sd_clip_text_free(&model->text);
     sd_arena_free(&model->arena);
@@ -91,22 +139,27 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     if (!m) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
     m->components = components;
     sd_arena_init(&m->arena);
-    sd_status st = sd_model_files_find(&m->files, params->path, params->tokenizer_dir, params->config_dir,
-                                       params->taesd_path, params->variant,
-                                       components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
+    /* TAESD alone: --model names the TAESD folder or file itself */
+    bool taesd_only = components == SD_COMPONENT_TAESD && !(params->taesd_path && *params->taesd_path);
+    sd_status st = taesd_only ? sd_model_files_find_taesd_only(&m->files, params->path)
+                              : sd_model_files_find(&m->files, params->path, params->tokenizer_dir, params->config_dir,
+                                                    params->taesd_path, params->variant,
+                                                    components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
     if (st == SD_OK) st = sd_backend_create(&m->backend, SD_BACKEND_CPU, 0);
     if (st == SD_OK && (components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER)))
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
     if (st == SD_OK && (components & SD_COMPONENT_TEXT_ENCODER)) st = load_text_encoder(m);
     if (st == SD_OK && (components & SD_COMPONENT_UNET)) st = load_unet(m);
+    if (st == SD_OK && (components & SD_COMPONENT_VAE)) st = load_vae(m);
+    if (st == SD_OK && (components & SD_COMPONENT_TAESD) && m->files.taesd_weights[0]) st = load_taesd(m);
     if (st != SD_OK) {
         sd_model_free(m);
         return st;
     }
-    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s", sd_arch_name(m->files.arch),
+    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s%s",
+             taesd_only ? "TAESD" : sd_arch_name(m->files.arch),
              sd_layout_name(m->files.layout), m->files.root, m->has_text ? ", text encoder" : (m->tokenizer ? ", tokenizer" : ""),
-             m->has_unet ? ", UNet" : "",
-             m->files.taesd_weights[0] ? ", TAESD found" : "");
+             m->has_unet ? ", UNet" : "", m->has_vae ? ", VAE" : "", m->has_taesd ? ", TAESD" : "");
     *out = m;
     return SD_OK;
 }
@@ -122,6 +175,8 @@ sd_status sd_model_require(const sd_model *model, unsigned component, const char
                  {SD_COMPONENT_TAESD, "TAESD"}, {SD_COMPONENT_TOKENIZER, "tokenizer"}};
     bool loaded = (component == SD_COMPONENT_TEXT_ENCODER && model->has_text) ||
                   (component == SD_COMPONENT_UNET && model->has_unet) ||
+                  (component == SD_COMPONENT_VAE && model->has_vae) ||
+                  (component == SD_COMPONENT_TAESD && model->has_taesd) ||
                   (component == SD_COMPONENT_TOKENIZER && model->tokenizer);
     if (loaded) return SD_OK;
     const char *name = "component";

@@ -9,7 +9,9 @@
 #include "model/clip_text.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"
+#include "model/taesd.h"
 #include "model/unet.h"
+#include "model/vae.h"
 
 struct sd_model {
     sd_model_files files;
@@ -21,6 +23,10 @@ struct sd_model {
     bool has_text;
     sd_unet unet;
     bool has_unet;
+    sd_vae vae;
+    bool has_vae;
+    sd_taesd taesd;
+    bool has_taesd;
     char description[512];
 };
 

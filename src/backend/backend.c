@@ -105,6 +105,15 @@ void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tens
     be->vt->add(be, out, a, b);
 }
 
+void sd_op_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(a) != sd_tensor_numel(b) || sd_tensor_numel(out) != sd_tensor_numel(a)) {
+        shape_mismatch(be, "mul", "a/b", a, b);
+        return;
+    }
+    be->vt->mul(be, out, a, b);
+}
+
 void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
     if (!ready(be, out)) return;
     if (!same_shape(out, in)) {

@@ -42,6 +42,7 @@ typedef struct sd_backend_vtable {
                       int n_heads, bool causal);
     void (*activation)(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
     void (*add)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+    void (*mul)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
     void (*softmax)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
     void (*embedding)(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
     void (*conv2d)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
@@ -90,6 +91,8 @@ void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const s
 void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
 /* out = a + b, same shapes; out may alias a or b. */
 void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+/* out = a * b elementwise, same sizes; out may alias a or b. */
+void sd_op_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
 /* Softmax over the last dimension. */
 void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 /* out[i, :] = table[ids[i], :] for the rows(out) ids (host memory); ids outside the table fail. */

@@ -17,6 +17,32 @@ void sd_rng_seed(sd_rng *rng, uint64_t seed) {
     rng->cached_normal = 0.0;
 }
 
+void sd_rng_seed_python(sd_rng *rng, uint64_t seed) {
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    int key_len = key[1] ? 2 : 1;
+    sd_rng_seed(rng, 19650218u);
+    uint32_t *mt = rng->state;
+    int i = 1, j = 0;
+    for (int k = MT_N > key_len ? MT_N : key_len; k; k--) {
+        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] + (uint32_t)j;
+        i++, j++;
+        if (i >= MT_N) mt[0] = mt[MT_N - 1], i = 1;
+        if (j >= key_len) j = 0;
+    }
+    for (int k = MT_N - 1; k; k--) {
+        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) - (uint32_t)i;
+        i++;
+        if (i >= MT_N) mt[0] = mt[MT_N - 1], i = 1;
+    }
+    mt[0] = 0x80000000u;
+    rng->index = MT_N;
+}
+
+double sd_rng_python_random(sd_rng *rng) {
+    uint32_t a = sd_rng_next_u32(rng) >> 5, b = sd_rng_next_u32(rng) >> 6;
+    return ((double)a * 67108864.0 + (double)b) * (1.0 / 9007199254740992.0);
+}
+
 static void mt_twist(sd_rng *rng) {
     uint32_t *s = rng->state;
     for (int i = 0; i < MT_N; i++) {
@@ -85,6 +111,13 @@ void sd_rng_randn(sd_rng *rng, float *out, int64_t n) {
         for (int i = 0; i < 16; i++) tail[i] = uniform_f32(rng);
         normal_fill_16(tail);
     }
+}
+
+void sd_rng_randn_channels_last(sd_rng *rng, float *out, int64_t n, int64_t c, int64_t h, int64_t w) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                for (int64_t ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + x] = (float)normal_f64(rng);
 }
 
 sd_status sd_randn(uint64_t seed, int64_t numel, float *out) {

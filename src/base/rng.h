@@ -27,7 +27,18 @@ void sd_rng_seed(sd_rng *rng, uint64_t seed);
 uint32_t sd_rng_next_u32(sd_rng *rng);
 /* torch.randn(n) in float32, advancing the generator exactly as torch does. */
 void sd_rng_randn(sd_rng *rng, float *out, int64_t n);
+/* torch.randn_like(x) for an [n, c, h, w] x in channels-last memory: such a tensor is not contiguous,
+ * so torch fills it element by element with double Box-Muller normals in memory order (c fastest,
+ * then w, h, n). Upstream's CPU pipeline meets this in sequential mode, where the denoised latent
+ * comes out of oneDNN channels-last. out is written in the usual NCHW order. */
+void sd_rng_randn_channels_last(sd_rng *rng, float *out, int64_t n, int64_t c, int64_t h, int64_t w);
 /* torch.rand-style double in [0, 1) from 53 random bits. */
 double sd_rng_uniform_f64(sd_rng *rng);
+
+/* Python's random module on the same Mersenne Twister: random.seed(seed) (init_by_array over the
+ * seed's 32-bit words) and random.random() (53 bits from two draws). StreamDiffusion's similarity
+ * filter draws random.uniform(0, 1) = random.random(). */
+void sd_rng_seed_python(sd_rng *rng, uint64_t seed);
+double sd_rng_python_random(sd_rng *rng);
 
 #endif

@@ -10,7 +10,12 @@
 
 const char *sd_arch_name(sd_arch arch) { return arch == SD_ARCH_SD1 ? "SD 1.x" : "SD 2.x"; }
 const char *sd_layout_name(sd_layout layout) {
-    return layout == SD_LAYOUT_DIFFUSERS ? "diffusers folder" : "single-file checkpoint";
+    switch (layout) {
+    case SD_LAYOUT_DIFFUSERS: return "diffusers folder";
+    case SD_LAYOUT_SINGLE_FILE: return "single-file checkpoint";
+    case SD_LAYOUT_TAESD_ONLY: return "TAESD";
+    }
+    return "?";
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -257,6 +262,17 @@ sd_status sd_model_files_find(sd_model_files *files, const char *path, const cha
     }
     SD_TRY(find_tokenizer(&f, tokenizer_dir, need_tokenizer));
     if (taesd_path && *taesd_path) SD_TRY_CTX(sd_taesd_files_find(f.taesd_weights, f.taesd_config, taesd_path), "--taesd");
+    *files = f;
+    return SD_OK;
+}
+
+sd_status sd_model_files_find_taesd_only(sd_model_files *files, const char *path) {
+    sd_model_files f;
+    memset(&f, 0, sizeof f);
+    if (!path || !*path) return sd_fail(SD_ERR_ARG, "no TAESD path given");
+    snprintf(f.root, sizeof f.root, "%s", path);
+    f.layout = SD_LAYOUT_TAESD_ONLY;
+    SD_TRY(sd_taesd_files_find(f.taesd_weights, f.taesd_config, path));
     *files = f;
     return SD_OK;
 }

@@ -13,7 +13,7 @@
 #include "base/fs.h"
 #include "base/safetensors.h"
 
-typedef enum sd_layout { SD_LAYOUT_DIFFUSERS, SD_LAYOUT_SINGLE_FILE } sd_layout;
+typedef enum sd_layout { SD_LAYOUT_DIFFUSERS, SD_LAYOUT_SINGLE_FILE, SD_LAYOUT_TAESD_ONLY } sd_layout;
 typedef enum sd_arch { SD_ARCH_SD1, SD_ARCH_SD2 } sd_arch;
 
 typedef struct sd_model_files {
@@ -43,6 +43,8 @@ typedef struct sd_model_files {
 sd_status sd_model_files_find(sd_model_files *files, const char *path, const char *tokenizer_dir,
                               const char *config_dir, const char *taesd_path, const char *variant,
                               int need_tokenizer);
+/* A TAESD folder or file used on its own (`eval --component taesd_*`). */
+sd_status sd_model_files_find_taesd_only(sd_model_files *files, const char *path);
 /* TAESD folder or file -> weights (+ config when a folder). */
 sd_status sd_taesd_files_find(char *weights, char *config, const char *path);
 

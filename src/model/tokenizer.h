@@ -17,7 +17,10 @@
  * Ownership: the handle owns everything; sd_tokenizer_free(NULL) is a no-op. Strings returned by
  * sd_tokenizer_token() live as long as the handle.
  * Threads: encode uses scratch space inside the handle, so one handle must not encode on two
- * threads at once; distinct handles are independent. Load is reentrant.
+ * threads at once; distinct handles are independent. Loads may run concurrently (cJSON's global
+ * error position, written only for malformed JSON, is the one shared thing).
+ * Cost: loading the 49408-entry vocab + 48894 merges takes ~21 ms (8 of them cJSON), encoding a
+ * typical prompt ~3 us, a 1 MiB prompt ~40 ms (x86-64, -O2).
  * Errors: on failure *out / ids are untouched and sd_last_error() says why. Never aborts.
  *   SD_ERR_NOT_FOUND  vocab.json or merges.txt missing
  *   SD_ERR_LIMIT      vocab.json / merges.txt over 64 MiB, a prompt over 1 MiB
@@ -36,15 +39,17 @@
  *     contains '<', &amp; &lt; &gt; &quot; &apos; &nbsp; &#N; &#xH; (with ';') are replaced, in two
  *     passes like openai's html.unescape(html.unescape(t)). Other named entities are left as text.
  *  4. Whitespace runs (Python str.isspace) become one space; leading/trailing space is dropped.
- *  5. Lower-case: ASCII exactly; Latin-1, Latin Extended-A, the common Latin Extended-B pairs,
- *     Latin Extended Additional, Greek (final sigma when a letter precedes and none follows),
- *     Cyrillic, Armenian, Roman numerals, circled letters, Kelvin/Ohm/Angstrom signs and
- *     U+0130 -> "i" U+0307 as Python's str.lower(); anything else is left unchanged.
+ *  5. Lower-case as Python's str.lower(): every one-to-one mapping of Unicode 14 (a generated
+ *     table), U+0130 -> "i" U+0307, and final sigma (U+03A3 -> U+03C2 after a cased letter and
+ *     before none, skipping apostrophes, dots and combining accents; "cased" is approximated by
+ *     the letters of the bicameral scripts).
  *  6. Pre-split with CLIP's regex <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|
- *     \p{N}|[^\s\p{L}\p{N}]+ (each digit alone). ASCII is classified exactly; non-ASCII letters
- *     and numbers come from a range table of the main scripts (Latin, Greek, Cyrillic, Armenian,
- *     Hebrew, Arabic, Devanagari, Thai, Georgian, Hangul, kana, CJK, ...). Combining marks are
- *     neither, as in Unicode, so they split words exactly like upstream does.
+ *     \p{N}|[^\s\p{L}\p{N}]+ (each digit alone). \p{L} / \p{N} come from tables generated with
+ *     Python's regex module: exact for ASCII and the whole BMP (measured: 1 of ~40,000 assigned
+ *     BMP code points differs, U+0345, which regex's IGNORECASE folds to a letter); of the
+ *     supplementary planes only the CJK extensions and the mathematical alphanumerics are
+ *     letters here, historic scripts and other plane-1 letters/digits count as punctuation.
+ *     Combining marks are neither, as upstream, so they split words the same way.
  *     "<|startoftext|>" / "<|endoftext|>" in the prompt (any case) encode as their ids (openai).
  *  7. "!": HF's SD2 tokenizer_config registers "!" (id 0) as a special added token, so HF turns
  *     every "!" into id 0 (diffusers #4153). We follow openai/open_clip instead: "!" is ordinary

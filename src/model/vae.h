@@ -46,9 +46,7 @@ typedef struct sd_vae_config {
     int block_out_channels[SD_VAE_MAX_LEVELS];
     int layers_per_block;
     int norm_num_groups;
-    bool mid_attention;       /* mid_block_add_attention (diffusers >= 0.26; true before) */
-    bool use_quant_conv;      /* quant_conv / post_quant_conv present (diffusers >= 0.28 may drop them) */
-    bool use_post_quant_conv;
+    bool mid_attention; /* mid_block_add_attention (diffusers >= 0.26; always true before) */
     float scaling_factor; /* informational: not applied by encode/decode */
 } sd_vae_config;
 

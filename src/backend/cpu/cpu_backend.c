@@ -36,6 +36,7 @@ static const sd_backend_vtable g_cpu_vtable = {
     .attention = sd_cpu_attention,
     .activation = sd_cpu_activation,
     .add = sd_cpu_add,
+    .mul = sd_cpu_mul,
     .softmax = sd_cpu_softmax,
     .embedding = sd_cpu_embedding,
     .conv2d = sd_cpu_conv2d,

@@ -25,6 +25,7 @@ void sd_cpu_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const 
                       int n_heads, bool causal);
 void sd_cpu_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
 void sd_cpu_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+void sd_cpu_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
 void sd_cpu_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 void sd_cpu_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
 void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,

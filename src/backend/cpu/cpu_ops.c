@@ -88,6 +88,14 @@ void sd_cpu_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_ten
     for (int64_t i = 0; i < n; i++) y[i] = x[i] + z[i];
 }
 
+void sd_cpu_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
+    if (!all_f32(be, "mul", out, a, b)) return;
+    int64_t n = sd_tensor_numel(a);
+    const float *x = sd_f32(a), *z = sd_f32(b);
+    float *y = sd_f32(out);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * z[i];
+}
+
 void sd_cpu_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
     if (!all_f32(be, "softmax", out, in, NULL)) return;
     int64_t rows = sd_tensor_rows(in), c = sd_tensor_cols(in);

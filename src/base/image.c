@@ -1,0 +1,121 @@
+/* image.c — see image.h. Decoding and encoding are stb_image / stb_image_write (Debian's libstb);
+ * dimensions are checked from the header first so a hostile file cannot make a huge allocation. */
+#include "base/image.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <stb/stb_image_write.h>
+
+#include "base/fs.h"
+
+/* Compressed images larger than this are refused before reading (a 16k x 16k PNG fits). */
+enum { SD_IMAGE_MAX_FILE = 512 << 20 };
+
+static sd_status check_size(int w, int h, const char *name) {
+    if (w < 1 || h < 1) return sd_fail(SD_ERR_FORMAT, "%s: image has no pixels (%d x %d)", name, w, h);
+    if (w > SD_IMAGE_MAX_SIDE || h > SD_IMAGE_MAX_SIDE || (int64_t)w * h > SD_IMAGE_MAX_PIXELS)
+        return sd_fail(SD_ERR_LIMIT, "%s: image is %d x %d; the limit is %d pixels a side and %d pixels", name, w, h,
+                       SD_IMAGE_MAX_SIDE, SD_IMAGE_MAX_PIXELS);
+    return SD_OK;
+}
+
+sd_status sd_image_load_memory(sd_image *out, const void *bytes, size_t size, const char *name) {
+    if (size > (size_t)SD_IMAGE_MAX_FILE || size > 0x7fffffff)
+        return sd_fail(SD_ERR_LIMIT, "%s: image file of %zu bytes is too large", name, size);
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp))
+        return sd_fail(SD_ERR_FORMAT, "%s: not a readable image (PNG, JPEG, BMP, TGA): %s", name, stbi_failure_reason());
+    SD_TRY(check_size(w, h, name));
+    uint8_t *pixels = stbi_load_from_memory(bytes, (int)size, &w, &h, &comp, 3);
+    if (!pixels) return sd_fail(SD_ERR_FORMAT, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    out->width = w;
+    out->height = h;
+    out->pixels = pixels; /* stbi_image_free is free() in Debian's build; sd_image_free uses it */
+    return SD_OK;
+}
+
+sd_status sd_image_load(sd_image *out, const char *path) {
+    char *bytes = NULL;
+    size_t size = 0;
+    SD_TRY(sd_read_file(path, SD_IMAGE_MAX_FILE, &bytes, &size));
+    sd_status st = sd_image_load_memory(out, bytes, size, path);
+    free(bytes);
+    return st;
+}
+
+static bool has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), m = strlen(ext);
+    return n >= m && strcasecmp(path + n - m, ext) == 0;
+}
+
+sd_status sd_image_save(const sd_image *img, const char *path) {
+    int ok;
+    if (has_ext(path, ".png")) ok = stbi_write_png(path, img->width, img->height, 3, img->pixels, img->width * 3);
+    else if (has_ext(path, ".jpg") || has_ext(path, ".jpeg"))
+        ok = stbi_write_jpg(path, img->width, img->height, 3, img->pixels, 95);
+    else return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png or .jpg)", path);
+    if (!ok) return sd_fail(SD_ERR_IO, "%s: cannot write the image", path);
+    return SD_OK;
+}
+
+sd_status sd_image_alloc(sd_image *out, int width, int height) {
+    SD_TRY(check_size(width, height, "image"));
+    out->pixels = malloc((size_t)width * (size_t)height * 3);
+    if (!out->pixels) return sd_fail(SD_ERR_NOMEM, "cannot allocate a %d x %d image", width, height);
+    out->width = width;
+    out->height = height;
+    return SD_OK;
+}
+
+void sd_image_free(sd_image *img) {
+    if (!img) return;
+    stbi_image_free(img->pixels);
+    img->pixels = NULL;
+    img->width = img->height = 0;
+}
+
+sd_status sd_image_fit(sd_image *out, const sd_image *in, int width, int height) {
+    SD_TRY(sd_image_alloc(out, width, height));
+    if (in->width == width && in->height == height) {
+        memcpy(out->pixels, in->pixels, (size_t)width * (size_t)height * 3);
+        return SD_OK;
+    }
+    /* crop the source to the target's aspect ratio, centred, then resample */
+    double want = (double)width / height, have = (double)in->width / in->height;
+    int cw = in->width, ch = in->height;
+    if (have > want) cw = (int)lround(ch * want);
+    else ch = (int)lround(cw / want);
+    if (cw < 1) cw = 1;
+    if (ch < 1) ch = 1;
+    int x0 = (in->width - cw) / 2, y0 = (in->height - ch) / 2;
+    const uint8_t *src = in->pixels + ((size_t)y0 * in->width + x0) * 3;
+    if (!stbir_resize_uint8(src, cw, ch, in->width * 3, out->pixels, width, height, width * 3, 3)) {
+        sd_image_free(out);
+        return sd_fail(SD_ERR_NOMEM, "cannot resize a %d x %d image to %d x %d", in->width, in->height, width, height);
+    }
+    return SD_OK;
+}
+
+void sd_image_to_chw(float *out, const sd_image *img) {
+    size_t plane = (size_t)img->width * img->height;
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++) out[c * plane + i] = 2.0f * ((float)img->pixels[3 * i + c] / 255.0f) - 1.0f;
+}
+
+void sd_image_from_chw(sd_image *img, const float *chw) {
+    size_t plane = (size_t)img->width * img->height;
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++) {
+            float v = chw[c * plane + i] / 2.0f + 0.5f;
+            v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+            if (v != v) v = 0.0f; /* NaN -> black, never undefined */
+            img->pixels[3 * i + c] = (uint8_t)rintf(v * 255.0f);
+        }
+}

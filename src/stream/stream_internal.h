@@ -1,0 +1,63 @@
+/* stream_internal.h — the state of an sd_stream, shared by stream.c (setup, prompt, noise) and
+ * stream_step.c (the per-frame work). Layout of the batch, as upstream: rows are step-major, row
+ * s * fb + f is step s of frame slot f; row-wise constants are repeated per frame slot. */
+#ifndef SD_STREAM_STREAM_INTERNAL_H
+#define SD_STREAM_STREAM_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "api/model_internal.h"
+#include "base/rng.h"
+#include "stream/schedule.h"
+#include "stream/similar_filter.h"
+
+enum { SD_STREAM_MAX_ROWS = 2 * SD_MAX_T_INDEX * 8 };
+
+struct sd_stream {
+    sd_model *model;
+    sd_stream_params p;
+    int n_steps;    /* len(t_index_list) */
+    int fb;         /* frame_buffer_size */
+    int batch;      /* n_steps * fb with the denoising batch, else fb */
+    int64_t h, w;   /* latent size */
+    int latent_channels;
+    bool use_taesd;
+    float vae_scale; /* latent scaling factor of the autoencoder in use */
+
+    sd_schedule schedule;
+    sd_step_constants steps;
+    /* per batch row (repeated per frame slot in batch mode; per step in sequential mode) */
+    float alpha[SD_STREAM_MAX_ROWS], beta[SD_STREAM_MAX_ROWS], c_skip[SD_STREAM_MAX_ROWS], c_out[SD_STREAM_MAX_ROWS];
+    float timestep[SD_STREAM_MAX_ROWS];
+    float guidance, delta;
+    bool turbo; /* txt2img with sd-turbo's formula (upstream txt2img_sd_turbo) */
+
+    sd_rng gen;   /* prepare's generator: init noise, KL VAE samples */
+    sd_rng frame; /* upstream's global generator: txt2img latents, sequential noise */
+    sd_similar_filter filter;
+    bool filter_on;
+
+    /* persistent backend tensors (state arena, never reset) */
+    sd_arena state;
+    sd_tensor cond_embed, uncond_embed; /* [1, 77, C] */
+    sd_tensor prompt_embeds;            /* [up to 2 * batch, 77, C], arranged per cfg */
+    int prompt_rows;
+    bool has_prompt;
+    sd_tensor init_noise, stock_noise; /* [batch, 4, h, w] */
+    sd_tensor buffer;                  /* [(n - 1) * fb, 4, h, w] (stream batch, n > 1) */
+    sd_tensor last_output;             /* [fb, 3, H, W]: what a skipped frame returns */
+    bool has_output;
+
+    sd_arena frame_arena; /* per call, reset each frame */
+    float *host_images;   /* [fb, 3, H, W] staging for the u8 API */
+    sd_stream_timings timings;
+};
+
+/* stream_step.c */
+sd_status sd_stream_run_img2img(sd_stream *s, const float *images, float *out, int *skipped);
+sd_status sd_stream_run_txt2img(sd_stream *s, float *out);
+
+/* Row view of a [B, ...] tensor (contiguous rows). */
+sd_tensor sd_tensor_rows_view(const sd_tensor *t, int64_t first, int64_t count);
+
+#endif

@@ -1,0 +1,69 @@
+/* test_eval.c — `sdstream eval` (sd_model_eval_file) for the image components against every VAE
+ * and TAESD golden: the path a user takes to compare a model with diffusers tensor by tensor. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/safetensors.h"
+#include "check.h"
+
+static void compare(const char *golden, const char *out, const char *tensor, const char *label) {
+    sd_safetensors *ref = NULL, *got = NULL;
+    CHECK_OK(sd_st_open(&ref, golden));
+    CHECK_OK(sd_st_open(&got, out));
+    const sd_st_tensor *t = ref ? sd_st_find(ref, tensor) : NULL;
+    CHECK(t != NULL, "%s: golden has %s", label, tensor);
+    if (t && got) {
+        float *a = malloc((size_t)t->numel * sizeof *a), *b = malloc((size_t)t->numel * sizeof *b);
+        CHECK_OK(sd_st_read_f32(ref, tensor, a, t->ndim, t->shape));
+        CHECK_OK(sd_st_read_f32(got, tensor, b, t->ndim, t->shape));
+        double rel = check_rel_error(b, a, (size_t)t->numel);
+        CHECK(rel < 1e-4, "%s %s: relative error %.3g (limit 1e-4)", label, tensor, rel);
+        printf("%-40s %-12s relative error %.3g\n", label, tensor, rel);
+        free(a);
+        free(b);
+    }
+    sd_st_close(ref);
+    sd_st_close(got);
+}
+
+static void run(const char *model_rel, const char *config_rel, unsigned components, const char *component,
+                const char *golden_name, const char *const *tensors, int n_tensors) {
+    sd_model_params p = sd_model_params_default();
+    p.path = check_ref(model_rel);
+    char config[4096];
+    if (config_rel) {
+        snprintf(config, sizeof config, "%s", check_ref(config_rel));
+        p.config_dir = config;
+    }
+    p.components = components;
+    sd_model *m = NULL;
+    CHECK_OK(sd_model_load(&m, &p));
+    if (!m) return;
+    char golden_rel[256], golden[4096], label[256];
+    snprintf(golden_rel, sizeof golden_rel, "golden/vae/%s.safetensors", golden_name);
+    snprintf(golden, sizeof golden, "%s", check_ref(golden_rel));
+    snprintf(label, sizeof label, "%s %s", config_rel ? "single-file" : model_rel + 7, golden_name);
+    const char *out = check_tmp("eval_image.safetensors");
+    CHECK_OK(sd_model_eval_file(m, component, golden, out));
+    for (int i = 0; i < n_tensors; i++) compare(golden, out, tensors[i], label);
+    sd_model_free(m);
+}
+
+int main(void) {
+    static const char *enc[] = {"latent_mean", "latent_std"}, *img[] = {"image"}, *lat[] = {"latents"};
+    static const char *sizes[] = {"128x128", "64x96"};
+    for (int s = 0; s < 2; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "tiny-sd15_encode_%s", sizes[s]);
+        run("models/tiny-sd15", NULL, SD_COMPONENT_VAE, "vae_encode", name, enc, 2);
+        run("models/tiny-sd15.safetensors", "models/tiny-sd15", SD_COMPONENT_VAE, "vae_encode", name, enc, 2);
+        snprintf(name, sizeof name, "tiny-sd15_decode_%s", sizes[s]);
+        run("models/tiny-sd15", NULL, SD_COMPONENT_VAE, "vae_decode", name, img, 1);
+        run("models/tiny-sd15.safetensors", "models/tiny-sd15", SD_COMPONENT_VAE, "vae_decode", name, img, 1);
+        snprintf(name, sizeof name, "taesd_encode_%s", sizes[s]);
+        run("models/taesd", NULL, SD_COMPONENT_TAESD, "taesd_encode", name, lat, 1);
+        snprintf(name, sizeof name, "taesd_decode_%s", sizes[s]);
+        run("models/taesd", NULL, SD_COMPONENT_TAESD, "taesd_decode", name, img, 1);
+    }
+    return check_finish();
+}
