@@ -8,6 +8,17 @@
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_txt2img(int argc, char **argv);
+int cmd_img2img(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
+
+/* Option value parsers: print the problem and return 2 on a bad value. */
+int cli_parse_int(const char *text, const char *name, long lo, long hi, long *out);
+int cli_parse_float(const char *text, const char *name, double lo, double hi, double *out);
+int cli_parse_cfg(const char *text, sd_cfg_type *out);
+/* Reads --seed, --t-index-list, --strength, --steps, --width, --height, --guidance, --cfg-type,
+ * --vae into p. Returns 0 or 2. */
+int cli_stream_params(const args *a, sd_stream_params *p);
 
 /* Adds --model, --tokenizer, --config, --taesd, --variant. */
 void cli_add_model_options(args *a);

@@ -9,9 +9,14 @@ static void usage(void) {
             "sdstream %s — StreamDiffusion in C\n"
             "usage: sdstream <command> [options]\n"
             "commands:\n"
+            "  txt2img --model M --prompt P --output OUT.png     generate an image from a prompt\n"
+            "  img2img --model M --prompt P --input IN.png --output OUT.png\n"
+            "                                  transform an image\n"
             "  tokenize --model M \"prompt\"     print the 77 CLIP token ids of a prompt\n"
             "  eval --model M --component NAME --input IN.safetensors --output OUT.safetensors\n"
             "                                  run one model component on named tensors\n"
+            "  make-model --arch sd-turbo|sd15 --random --output DIR\n"
+            "                                  write a full-size model with random weights (benchmarks)\n"
             "  --version                       print the version and compiled-in backends\n"
             "Run 'sdstream <command> --help' for a command's options.\n",
             sd_version());
@@ -33,6 +38,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
+    if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
+    if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage();
     return 2;

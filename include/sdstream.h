@@ -208,6 +208,34 @@ typedef struct sd_stream_timings {
 } sd_stream_timings;
 sd_status sd_stream_get_timings(const sd_stream *stream, sd_stream_timings *out);
 
+/* ---- Images -------------------------------------------------------------------------------- */
+
+/* 8-bit RGB, row-major, width * height * 3 bytes, owned by the struct (free with sd_image_free). */
+typedef struct sd_image {
+    int width, height;
+    uint8_t *pixels;
+} sd_image;
+
+/* PNG, JPEG, BMP, TGA. Images over 16384 pixels a side or 64 Mpixels are refused from the header. */
+sd_status sd_image_load(sd_image *out, const char *path);
+/* .png or .jpg/.jpeg by extension. */
+sd_status sd_image_save(const sd_image *img, const char *path);
+/* SD_OK when path ends in a writable image type; checked before any work is done. */
+sd_status sd_image_check_path(const char *path);
+sd_status sd_image_alloc(sd_image *out, int width, int height);
+void sd_image_free(sd_image *img);
+/* Scales to cover width x height keeping the aspect ratio, then crops the centre. */
+sd_status sd_image_fit(sd_image *out, const sd_image *in, int width, int height);
+
+/* ---- Benchmark models ------------------------------------------------------------------------ */
+
+/* Writes a diffusers folder of architecture arch ("sd-turbo" or "sd15") with the real Hugging Face
+ * configs and random weights (for benchmarks: speed does not depend on weight values), plus a
+ * TAESD in output_dir/taesd. tokenizer_dir: a CLIP tokenizer folder to copy; NULL writes a
+ * byte-level tokenizer. weights_dtype: "fp16" (default when NULL), "bf16" or "fp32". */
+sd_status sd_make_random_model(const char *arch, const char *output_dir, const char *tokenizer_dir,
+                               const char *weights_dtype, uint64_t seed);
+
 /* ---- Noise --------------------------------------------------------------------------------- */
 
 /* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))

@@ -55,6 +55,11 @@ static bool has_ext(const char *path, const char *ext) {
     return n >= m && strcasecmp(path + n - m, ext) == 0;
 }
 
+sd_status sd_image_check_path(const char *path) {
+    if (path && (has_ext(path, ".png") || has_ext(path, ".jpg") || has_ext(path, ".jpeg"))) return SD_OK;
+    return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png or .jpg)", path ? path : "(null)");
+}
+
 sd_status sd_image_save(const sd_image *img, const char *path) {
     int ok;
     if (has_ext(path, ".png")) ok = stbi_write_png(path, img->width, img->height, 3, img->pixels, img->width * 3);

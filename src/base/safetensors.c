@@ -257,8 +257,39 @@ sd_status sd_st_open_memory(sd_safetensors **out, const void *bytes, size_t size
     return finish_open(st, out);
 }
 
+sd_status sd_st_open_recorder(sd_safetensors **out, const char *name) {
+    sd_safetensors *st = calloc(1, sizeof *st);
+    if (!st) return sd_fail(SD_ERR_NOMEM, "%s: out of memory", name);
+    snprintf(st->path, sizeof st->path, "%s", name);
+    st->recording = true;
+    *out = st;
+    return SD_OK;
+}
+
+sd_status sd_st_record(sd_safetensors *st, const char *name, int ndim, const int64_t *shape) {
+    if (st->n_records == st->cap_records) {
+        int cap = st->cap_records ? 2 * st->cap_records : 256;
+        sd_st_tensor *p = realloc(st->records, (size_t)cap * sizeof *p);
+        if (!p) return sd_fail(SD_ERR_NOMEM, "%s: out of memory", st->path);
+        st->records = p;
+        st->cap_records = cap;
+    }
+    sd_st_tensor *t = &st->records[st->n_records];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    if (!t->name) return sd_fail(SD_ERR_NOMEM, "%s: out of memory", st->path);
+    t->dtype = SD_DTYPE_F32;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int i = 0; i < ndim; i++) t->numel *= (t->shape[i] = shape[i]);
+    st->n_records++;
+    return SD_OK;
+}
+
 void sd_st_close(sd_safetensors *st) {
     if (!st) return;
+    for (int i = 0; i < st->n_records; i++) free(st->records[i].name);
+    free(st->records);
     free_contents(st);
     if (st->owns_map) munmap((void *)st->map, st->map_size);
     free(st);

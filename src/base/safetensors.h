@@ -15,6 +15,7 @@
 #ifndef SD_BASE_SAFETENSORS_H
 #define SD_BASE_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,12 +47,20 @@ typedef struct sd_safetensors {
     int n_tensors;
     char **meta_keys, **meta_values; /* __metadata__ */
     int n_meta;
+    /* A recorder (sd_st_open_recorder) holds no data: loaders that ask it for a tensor get its
+     * name and shape recorded instead. `sdstream make-model` runs the real loaders over one to
+     * learn every tensor a config implies. */
+    bool recording;
+    sd_st_tensor *records;
+    int n_records, cap_records;
 } sd_safetensors;
 
 sd_status sd_st_open(sd_safetensors **out, const char *path);
 /* Parses an in-memory file image (not copied; must outlive the handle). For fuzzing and tests. */
 sd_status sd_st_open_memory(sd_safetensors **out, const void *bytes, size_t size, const char *name);
 void sd_st_close(sd_safetensors *st);
+sd_status sd_st_open_recorder(sd_safetensors **out, const char *name);
+sd_status sd_st_record(sd_safetensors *st, const char *name, int ndim, const int64_t *shape);
 
 /* NULL if absent. */
 const sd_st_tensor *sd_st_find(const sd_safetensors *st, const char *name);

@@ -172,13 +172,17 @@ static sd_status load_vocab(sd_tokenizer *t, const char *json, size_t len) {
 
 /* openai's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the other 68 bytes
  * map to U+0100.. in byte order, so every byte has a visible symbol. */
-static sd_status load_byte_symbols(sd_tokenizer *t) {
+size_t sd_tokenizer_byte_symbol(int byte, char out[4]) {
     int extra = 0;
+    for (int b = 0; b < byte; b++) extra += !((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174));
+    bool keep = (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174);
+    return utf8_encode(keep ? (unsigned)byte : 256u + (unsigned)extra, (uint8_t *)out);
+}
+
+static sd_status load_byte_symbols(sd_tokenizer *t) {
     for (int b = 0; b < 256; b++) {
-        bool keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-        unsigned cp = keep ? (unsigned)b : 256u + (unsigned)extra++;
         char key[4];
-        size_t n = utf8_encode(cp, (uint8_t *)key);
+        size_t n = sd_tokenizer_byte_symbol(b, key);
         t->byte_id[b] = vocab_find2(t, key, n, "", 0, NULL);
         t->byte_end_id[b] = vocab_find2(t, key, n, "</w>", 4, NULL);
         if (t->byte_id[b] < 0 || t->byte_end_id[b] < 0)

@@ -93,6 +93,8 @@ sd_status sd_tokenizer_load_buffers(sd_tokenizer **out, const char *vocab_json, 
                                     const char *pad_token);
 
 void sd_tokenizer_free(sd_tokenizer *tok);
+/* The UTF-8 symbol (1-2 bytes, written to out) openai's byte-level BPE uses for a byte. */
+size_t sd_tokenizer_byte_symbol(int byte, char out[4]);
 
 int32_t sd_tokenizer_pad_id(const sd_tokenizer *tok);
 int32_t sd_tokenizer_bos_id(const sd_tokenizer *tok);

@@ -45,6 +45,10 @@ const sd_st_tensor *sd_weights_find(const sd_weight_loader *loader, const char *
 
 sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape) {
     const char *path = loader->file->path;
+    if (loader->file->recording) { /* make-model: note what the config needs, load nothing */
+        *dst = sd_tensor_make(NULL, SD_DTYPE_F32, ndim, shape);
+        return sd_st_record((sd_safetensors *)loader->file, name, ndim, shape);
+    }
     sd_key_ref ref;
     const sd_st_tensor *t = sd_weights_find(loader, name, &ref);
     if (!t)

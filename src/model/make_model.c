@@ -1,0 +1,227 @@
+/* make_model.c — see make_model.h. Weights are uniform with the variance of PyTorch's default
+ * initialisation (1 / fan_in), norms start at scale 1 and shift 0, so activations stay in range
+ * through the whole network (no NaN, no denormal slow paths) like a trained model's. */
+#include "model/make_model.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/config.h"
+#include "base/fs.h"
+#include "base/safetensors.h"
+#include "model/clip_text.h"
+#include "model/taesd.h"
+#include "model/tokenizer.h"
+#include "model/unet.h"
+#include "model/vae.h"
+
+static const char *arch_text(const char *arch, const char *path) {
+    for (const sd_arch_file *f = sd_arch_files; f->arch; f++)
+        if (strcmp(f->arch, arch) == 0 && strcmp(f->path, path) == 0) return f->text;
+    return NULL;
+}
+
+static sd_status make_dir(const char *path) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    return SD_OK;
+}
+
+static sd_status write_text(const char *dir, const char *rel, const char *text, size_t len) {
+    char path[SD_PATH_MAX];
+    SD_TRY(sd_path_join(path, sizeof path, dir, rel));
+    FILE *f = fopen(path, "wb");
+    if (!f) return sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    bool ok = fwrite(text, 1, len, f) == len;
+    if (fclose(f) != 0) ok = false;
+    return ok ? SD_OK : sd_fail(SD_ERR_IO, "%s: write failed", path);
+}
+
+/* splitmix64: a fast, well-mixed generator; the values only need to look like weights */
+static uint64_t next_u64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Fills one tensor's data (dtype-sized elements) following its role. */
+static void fill(void *data, sd_dtype dtype, const sd_st_tensor *t, uint64_t *rng) {
+    bool vector = t->ndim == 1;
+    bool norm_scale = vector && ends_with(t->name, ".weight");
+    bool embedding = strstr(t->name, "embedding") != NULL;
+    int64_t fan_in = 1;
+    for (int i = 1; i < t->ndim; i++) fan_in *= t->shape[i];
+    float bound = embedding ? 0.035f : sqrtf(3.0f / (float)fan_in);
+    for (int64_t i = 0; i < t->numel; i++) {
+        float v = norm_scale ? 1.0f : vector ? 0.0f : bound * ((float)(next_u64(rng) >> 40) / 8388608.0f - 1.0f);
+        switch (dtype) {
+        case SD_DTYPE_F16: ((uint16_t *)data)[i] = sd_f32_to_f16(v); break;
+        case SD_DTYPE_BF16: ((uint16_t *)data)[i] = sd_f32_to_bf16(v); break;
+        default: ((float *)data)[i] = v; break;
+        }
+    }
+}
+
+/* Writes the recorded tensors of one component with random values. */
+static sd_status write_weights(const sd_safetensors *rec, const char *path, sd_dtype dtype, uint64_t *rng) {
+    int n = rec->n_records;
+    sd_st_entry *entries = calloc((size_t)n + 1, sizeof *entries);
+    void **buffers = calloc((size_t)n + 1, sizeof *buffers);
+    sd_status st = (entries && buffers) ? SD_OK : sd_fail(SD_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; st == SD_OK && i < n; i++) {
+        const sd_st_tensor *t = &rec->records[i];
+        buffers[i] = malloc((size_t)t->numel * sd_dtype_size(dtype) + 1);
+        if (!buffers[i]) {
+            st = sd_fail(SD_ERR_NOMEM, "%s: out of memory for '%s'", path, t->name);
+            break;
+        }
+        fill(buffers[i], dtype, t, rng);
+        entries[i] = (sd_st_entry){t->name, dtype, t->ndim, {0}, buffers[i]};
+        memcpy(entries[i].shape, t->shape, sizeof t->shape);
+    }
+    const char *keys[] = {"format", "sdstream"}, *vals[] = {"pt", "make-model: random weights"};
+    if (st == SD_OK) st = sd_st_write(path, entries, n, keys, vals, 2);
+    for (int i = 0; buffers && i < n; i++) free(buffers[i]);
+    free(buffers);
+    free(entries);
+    return st;
+}
+
+/* Parses the embedded config `rel` of arch (also written into dir). */
+static sd_status arch_config(sd_config *cfg, const char *arch, const char *dir, const char *rel) {
+    const char *text = arch_text(arch, rel);
+    if (!text) return sd_fail(SD_ERR_UNSUPPORTED, "make-model: no %s for architecture '%s'", rel, arch);
+    SD_TRY(write_text(dir, rel, text, strlen(text)));
+    return sd_config_parse(cfg, text, strlen(text), rel);
+}
+
+typedef sd_status (*record_fn)(const sd_config *cfg, sd_safetensors *rec);
+
+static sd_status record_text(const sd_config *json, sd_safetensors *rec) {
+    sd_clip_text_config cfg;
+    SD_TRY(sd_clip_text_config_read(&cfg, json));
+    sd_clip_text model;
+    sd_status st = sd_clip_text_load(&model, &cfg, rec, "", SD_CLIP_LAYOUT_TRANSFORMERS);
+    sd_clip_text_free(&model);
+    return st;
+}
+
+static sd_status record_unet(const sd_config *json, sd_safetensors *rec) {
+    sd_unet_config cfg;
+    SD_TRY(sd_unet_config_read(&cfg, json));
+    static sd_unet model; /* large: keep it off the stack */
+    sd_status st = sd_unet_load(&model, &cfg, rec, "", false);
+    sd_unet_free(&model);
+    return st;
+}
+
+static sd_status record_vae(const sd_config *json, sd_safetensors *rec) {
+    sd_vae_config cfg;
+    SD_TRY(sd_vae_config_read(&cfg, json));
+    static sd_vae model;
+    sd_status st = sd_vae_load(&model, &cfg, rec, "", false);
+    sd_vae_free(&model);
+    return st;
+}
+
+static sd_status record_taesd(const sd_config *json, sd_safetensors *rec) {
+    sd_taesd_config cfg;
+    SD_TRY(sd_taesd_config_read(&cfg, json));
+    static sd_taesd model;
+    sd_status st = sd_taesd_load(&model, &cfg, rec);
+    sd_taesd_free(&model);
+    return st;
+}
+
+static sd_status make_component(const char *arch, const char *dir, const char *config_rel, const char *weights_rel,
+                                record_fn record, sd_dtype dtype, uint64_t *rng) {
+    sd_config cfg;
+    SD_TRY(arch_config(&cfg, arch, dir, config_rel));
+    sd_safetensors *rec = NULL;
+    sd_status st = sd_st_open_recorder(&rec, config_rel);
+    if (st == SD_OK) st = record(&cfg, rec);
+    char path[SD_PATH_MAX];
+    if (st == SD_OK) st = sd_path_join(path, sizeof path, dir, weights_rel);
+    if (st == SD_OK) st = write_weights(rec, path, dtype, rng);
+    sd_st_close(rec);
+    sd_config_free(&cfg);
+    return st;
+}
+
+static sd_status copy_file(const char *from_dir, const char *to_dir, const char *name) {
+    char from[SD_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    SD_TRY(sd_path_join(from, sizeof from, from_dir, name));
+    SD_TRY(sd_read_file(from, 64u << 20, &text, &len));
+    char rel[256];
+    snprintf(rel, sizeof rel, "tokenizer/%s", name);
+    sd_status st = write_text(to_dir, rel, text, len);
+    free(text);
+    return st;
+}
+
+/* A byte-level CLIP vocabulary without merges: 256 symbols, 256 word-final symbols, the two
+ * special tokens. Prompts tokenize to bytes; the model sees 77 ids either way. */
+static sd_status write_byte_tokenizer(const char *dir) {
+    cJSON *vocab = cJSON_CreateObject();
+    if (!vocab) return sd_fail(SD_ERR_NOMEM, "make-model: out of memory");
+    int id = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int b = 0; b < 256; b++) {
+            char sym[16] = {0};
+            size_t n = sd_tokenizer_byte_symbol(b, sym);
+            if (pass) memcpy(sym + n, "</w>", 5);
+            cJSON_AddNumberToObject(vocab, sym, id++);
+        }
+    cJSON_AddNumberToObject(vocab, "<|startoftext|>", id++);
+    cJSON_AddNumberToObject(vocab, "<|endoftext|>", id++);
+    char *text = cJSON_PrintUnformatted(vocab);
+    cJSON_Delete(vocab);
+    if (!text) return sd_fail(SD_ERR_NOMEM, "make-model: out of memory");
+    sd_status st = write_text(dir, "tokenizer/vocab.json", text, strlen(text));
+    cJSON_free(text);
+    static const char merges[] = "#version: 0.2\n";
+    if (st == SD_OK) st = write_text(dir, "tokenizer/merges.txt", merges, sizeof merges - 1);
+    return st;
+}
+
+sd_status sd_make_model(const char *arch, const char *dir, const char *tokenizer_dir, uint64_t seed, sd_dtype dtype) {
+    if (!arch_text(arch, "model_index.json"))
+        return sd_fail(SD_ERR_UNSUPPORTED, "make-model: unknown architecture '%s' (expected sd-turbo or sd15)", arch);
+    if (dtype != SD_DTYPE_F16 && dtype != SD_DTYPE_BF16 && dtype != SD_DTYPE_F32)
+        return sd_fail(SD_ERR_ARG, "make-model: weights dtype must be F16, BF16 or F32");
+    static const char *subdirs[] = {"", "scheduler", "text_encoder", "tokenizer", "unet", "vae", "taesd"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        char path[SD_PATH_MAX];
+        SD_TRY(sd_path_join(path, sizeof path, dir, subdirs[i]));
+        SD_TRY(make_dir(path));
+    }
+    static const char *plain[] = {"model_index.json", "scheduler/scheduler_config.json", "tokenizer/special_tokens_map.json",
+                                  "tokenizer/tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        const char *text = arch_text(arch, plain[i]);
+        if (text) SD_TRY(write_text(dir, plain[i], text, strlen(text)));
+    }
+    if (tokenizer_dir) {
+        SD_TRY(copy_file(tokenizer_dir, dir, "vocab.json"));
+        SD_TRY(copy_file(tokenizer_dir, dir, "merges.txt"));
+    } else {
+        SD_TRY(write_byte_tokenizer(dir));
+    }
+    uint64_t rng = seed;
+    SD_TRY(make_component(arch, dir, "text_encoder/config.json", "text_encoder/model.safetensors", record_text, dtype, &rng));
+    SD_TRY(make_component(arch, dir, "unet/config.json", "unet/diffusion_pytorch_model.safetensors", record_unet, dtype, &rng));
+    SD_TRY(make_component(arch, dir, "vae/config.json", "vae/diffusion_pytorch_model.safetensors", record_vae, dtype, &rng));
+    SD_TRY(make_component(arch, dir, "taesd/config.json", "taesd/diffusion_pytorch_model.safetensors", record_taesd, dtype, &rng));
+    return SD_OK;
+}
