@@ -151,9 +151,14 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
         s->delta = params->delta;
         sd_rng_seed(&s->gen, params->seed);
         sd_rng_seed(&s->frame, params->frame_seed);
-        size_t frame_floats = (size_t)s->fb * 3 * (size_t)params->width * (size_t)params->height;
-        s->host_images = malloc(2 * frame_floats * sizeof(float));
-        if (!s->host_images) st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
+        size_t frame_floats = sd_stream_image_floats(s), latent_floats = sd_stream_latent_floats(s);
+        s->host_images = malloc(frame_floats * sizeof(float));
+        s->host_out = malloc(frame_floats * sizeof(float));
+        s->last_output = malloc(frame_floats * sizeof(float));
+        s->host_x0 = malloc(latent_floats * sizeof(float));
+        s->host_noise = malloc(latent_floats * sizeof(float));
+        if (!s->host_images || !s->host_out || !s->last_output || !s->host_x0 || !s->host_noise)
+            st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
         s->filter_on = params->similar_filter_threshold > 0.0f;
         if (st == SD_OK && s->filter_on &&
             !sd_similar_filter_init(&s->filter, params->similar_filter_threshold, params->similar_filter_max_skip,
@@ -168,7 +173,6 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
         s->init_noise = latents(s, &s->state, s->batch);
         s->stock_noise = latents(s, &s->state, s->batch);
         if (params->use_denoising_batch && s->n_steps > 1) s->buffer = latents(s, &s->state, (int64_t)(s->n_steps - 1) * s->fb);
-        s->last_output = sd_arena_tensor(&s->state, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, params->height, params->width});
         st = s->state.status;
     }
     if (st == SD_OK) st = reset_noise(s);
@@ -186,6 +190,10 @@ void sd_stream_free(sd_stream *s) {
     sd_arena_free(&s->frame_arena);
     sd_similar_filter_free(&s->filter);
     free(s->host_images);
+    free(s->host_out);
+    free(s->last_output);
+    free(s->host_x0);
+    free(s->host_noise);
     free(s);
 }
 
@@ -254,10 +262,37 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+size_t sd_stream_image_floats(const sd_stream *s) { return (size_t)s->fb * 3 * (size_t)s->p.width * (size_t)s->p.height; }
+
+size_t sd_stream_latent_floats(const sd_stream *s) {
+    return (size_t)s->fb * (size_t)s->latent_channels * (size_t)s->h * (size_t)s->w;
+}
+
+/* One synchronous call: denoise, then decode on the model's backend; a skipped frame repeats the
+ * last output. */
+static sd_status run_img2img(sd_stream *s, const float *images, float *out, int *skipped) {
+    int skip = 0;
+    SD_TRY(sd_stream_denoise_img2img(s, images, s->host_x0, &skip));
+    size_t bytes = sd_stream_image_floats(s) * sizeof(float);
+    if (skipped) *skipped = skip;
+    if (skip) {
+        memcpy(out, s->last_output, bytes);
+        return SD_OK;
+    }
+    SD_TRY(sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out));
+    memcpy(s->last_output, out, bytes);
+    return SD_OK;
+}
+
+static sd_status run_txt2img(sd_stream *s, float *out) {
+    SD_TRY(sd_stream_denoise_txt2img(s, s->host_x0));
+    return sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out);
+}
+
 sd_status sd_stream_img2img_f32(sd_stream *s, const float *images, float *out, int *skipped) {
     SD_CHECK_ARG(s && images && out, "sd_stream_img2img_f32: stream, images and out are required");
     double t0 = now_ms();
-    sd_status st = sd_stream_run_img2img(s, images, out, skipped);
+    sd_status st = run_img2img(s, images, out, skipped);
     s->timings.total_ms = now_ms() - t0;
     return st;
 }
@@ -265,7 +300,7 @@ sd_status sd_stream_img2img_f32(sd_stream *s, const float *images, float *out, i
 sd_status sd_stream_txt2img_f32(sd_stream *s, float *out) {
     SD_CHECK_ARG(s && out, "sd_stream_txt2img_f32: stream and out are required");
     double t0 = now_ms();
-    sd_status st = sd_stream_run_txt2img(s, out);
+    sd_status st = run_txt2img(s, out);
     s->timings.total_ms = now_ms() - t0;
     return st;
 }
@@ -289,11 +324,10 @@ static void chw_to_frames(sd_stream *s, uint8_t *frames, const float *src, int c
 sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, int *skipped) {
     SD_CHECK_ARG(s && frames && out, "sd_stream_img2img: stream, frames and out are required");
     double t0 = now_ms();
-    size_t floats = (size_t)s->fb * 3 * (size_t)s->p.width * (size_t)s->p.height;
-    float *in = s->host_images, *res = s->host_images + floats;
+    float *in = s->host_images, *res = s->host_out;
     frames_to_chw(s, in, frames);
     double t1 = now_ms();
-    SD_TRY(sd_stream_run_img2img(s, in, res, skipped));
+    SD_TRY(run_img2img(s, in, res, skipped));
     double t2 = now_ms();
     chw_to_frames(s, out, res, s->fb);
     double t3 = now_ms();
@@ -306,9 +340,8 @@ sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, i
 sd_status sd_stream_txt2img(sd_stream *s, uint8_t *out) {
     SD_CHECK_ARG(s && out, "sd_stream_txt2img: stream and out are required");
     double t0 = now_ms();
-    size_t floats = (size_t)s->fb * 3 * (size_t)s->p.width * (size_t)s->p.height;
-    float *res = s->host_images + floats;
-    SD_TRY(sd_stream_run_txt2img(s, res));
+    float *res = s->host_out;
+    SD_TRY(run_txt2img(s, res));
     double t1 = now_ms();
     chw_to_frames(s, out, res, s->fb);
     s->timings.preprocess_ms = 0.0;

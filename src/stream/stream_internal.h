@@ -45,17 +45,24 @@ struct sd_stream {
     bool has_prompt;
     sd_tensor init_noise, stock_noise; /* [batch, 4, h, w] */
     sd_tensor buffer;                  /* [(n - 1) * fb, 4, h, w] (stream batch, n > 1) */
-    sd_tensor last_output;             /* [fb, 3, H, W]: what a skipped frame returns */
-    bool has_output;
+    int64_t frames_done;               /* calls that ran the UNet */
 
     sd_arena frame_arena; /* per call, reset each frame */
-    float *host_images;   /* [fb, 3, H, W] staging for the u8 API */
+    /* host staging, reserved at creation: [fb, 3, H, W] images in and out, [fb, 4, h, w] latents,
+     * and the last output (what a frame the similarity filter skips returns) */
+    float *host_images, *host_out, *host_x0, *host_noise, *last_output;
+    bool has_output;
     sd_stream_timings timings;
 };
 
-/* stream_step.c */
-sd_status sd_stream_run_img2img(sd_stream *s, const float *images, float *out, int *skipped);
-sd_status sd_stream_run_txt2img(sd_stream *s, float *out);
+/* stream_step.c: a call is denoise (encode, UNet, LCM steps -> x0 latents on the host) then
+ * decode (x0 -> images), so the decode can run on another thread with its own backend.
+ * host_noise stages the noise a call draws ([fb, 4, h, w]). */
+sd_status sd_stream_denoise_img2img(sd_stream *s, const float *images, float *x0_host, int *skipped);
+sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host);
+sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out);
+size_t sd_stream_image_floats(const sd_stream *s);  /* fb * 3 * H * W */
+size_t sd_stream_latent_floats(const sd_stream *s); /* fb * 4 * h * w */
 
 /* Row view of a [B, ...] tensor (contiguous rows). */
 sd_tensor sd_tensor_rows_view(const sd_tensor *t, int64_t first, int64_t count);

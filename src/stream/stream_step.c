@@ -151,7 +151,7 @@ static void predict_x0(sd_stream *s, sd_tensor *x0, const sd_tensor *x_t) {
         if (i == n - 1) break;
         if (s->p.do_add_noise) {
             sd_tensor noise = latents(s, fb);
-            host = s->host_images; /* staging: the frame buffers are free during the UNet */
+            host = s->host_noise;
             /* upstream: randn_like(x0) from the global generator, x0 being channels-last there */
             sd_rng_randn_channels_last(&s->frame, host, fb, s->latent_channels, s->h, s->w);
             sd_backend_upload(be, &noise, host);
@@ -174,9 +174,8 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
         /* latent_dist.sample(generator): mean + std * randn from prepare's generator */
         sd_tensor mean = latents(s, s->fb), std = latents(s, s->fb);
         st = sd_vae_encode(&m->vae, be, &s->frame_arena, &mean, &std, images);
-        float *host = s->host_images + (size_t)s->fb * 3 * (size_t)s->p.width * (size_t)s->p.height;
-        sd_rng_randn(&s->gen, host, sd_tensor_numel(latent));
-        sd_backend_upload(be, latent, host);
+        sd_rng_randn(&s->gen, s->host_noise, sd_tensor_numel(latent));
+        sd_backend_upload(be, latent, s->host_noise);
         sd_op_mul(be, latent, latent, &std);
         sd_op_add(be, latent, latent, &mean);
     }
@@ -185,45 +184,51 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
     s->timings.encode_ms = now_ms() - t0;
 }
 
-static void decode_latents(sd_stream *s, sd_tensor *images, const sd_tensor *x0) {
+sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out) {
     sd_model *m = s->model;
     double t0 = now_ms();
-    sd_tensor unscaled = latents(s, x0->shape[0]);
-    sd_op_scale(m->backend, &unscaled, x0, 1.0f / s->vae_scale, 0.0f);
-    sd_status st = s->use_taesd ? sd_taesd_decode(&m->taesd, m->backend, &s->frame_arena, images, &unscaled)
-                                : sd_vae_decode(&m->vae, m->backend, &s->frame_arena, images, &unscaled);
-    if (st != SD_OK) sd_backend_fail(m->backend, st, "%s", sd_last_error());
+    SD_TRY(sd_arena_reset(arena));
+    sd_tensor x0 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, s->latent_channels, s->h, s->w});
+    sd_tensor images = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
+    SD_TRY(arena->status);
+    sd_backend_upload(be, &x0, x0_host);
+    sd_op_scale(be, &x0, &x0, 1.0f / s->vae_scale, 0.0f); /* decode_image: x0 / scaling_factor */
+    sd_status st = s->use_taesd ? sd_taesd_decode(&m->taesd, be, arena, &images, &x0)
+                                : sd_vae_decode(&m->vae, be, arena, &images, &x0);
+    if (st == SD_OK) {
+        sd_backend_download(be, images_out, &images);
+        st = arena->status != SD_OK ? arena->status : sd_backend_status(be);
+    }
+    sd_backend_clear_status(be);
     s->timings.decode_ms = now_ms() - t0;
+    return st;
 }
 
 static sd_status begin(sd_stream *s) {
     if (!s->has_prompt) return sd_fail(SD_ERR_STATE, "stream: set a prompt (sd_stream_set_prompt) before the first frame");
+    double decode_ms = s->timings.decode_ms;
     memset(&s->timings, 0, sizeof s->timings);
+    s->timings.decode_ms = decode_ms; /* the decoder may run on another thread, a frame behind */
     sd_backend_clear_status(s->model->backend);
     return sd_arena_reset(&s->frame_arena);
 }
 
-/* Decodes x0, keeps the images for skipped frames, downloads them. */
-static sd_status finish(sd_stream *s, const sd_tensor *x0, float *out) {
+/* Downloads x0 and reports the first failure of the pass. */
+static sd_status finish(sd_stream *s, const sd_tensor *x0, float *x0_host) {
     sd_backend *be = s->model->backend;
-    sd_tensor images = sd_arena_tensor(&s->frame_arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
-    decode_latents(s, &images, x0);
-    copy(s, &s->last_output, &images);
-    sd_backend_download(be, out, &images);
+    sd_backend_download(be, x0_host, x0);
     sd_status st = s->frame_arena.status != SD_OK ? s->frame_arena.status : sd_backend_status(be);
     sd_backend_clear_status(be);
-    if (st == SD_OK) s->has_output = true;
     return st;
 }
 
-sd_status sd_stream_run_img2img(sd_stream *s, const float *host_images, float *out, int *skipped) {
+sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, float *x0_host, int *skipped) {
     SD_TRY(begin(s));
     sd_backend *be = s->model->backend;
     if (skipped) *skipped = 0;
-    if (s->filter_on && sd_similar_filter_skip(&s->filter, host_images) && s->has_output) {
-        sd_backend_download(be, out, &s->last_output);
+    if (s->filter_on && sd_similar_filter_skip(&s->filter, host_images) && s->frames_done > 0) {
         if (skipped) *skipped = 1;
-        return sd_backend_status(be);
+        return SD_OK;
     }
     sd_tensor images = sd_arena_tensor(&s->frame_arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
     sd_tensor latent = latents(s, s->fb), x_t = latents(s, s->fb), x0 = latents(s, s->fb);
@@ -237,18 +242,19 @@ sd_status sd_stream_run_img2img(sd_stream *s, const float *host_images, float *o
         sd_op_axpby(be, &xf, s->alpha[0], &lf, s->beta[0], &noise0);
     }
     predict_x0(s, &x0, &x_t);
-    return finish(s, &x0, out);
+    SD_TRY(finish(s, &x0, x0_host));
+    s->frames_done++;
+    return SD_OK;
 }
 
-sd_status sd_stream_run_txt2img(sd_stream *s, float *out) {
+sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
     SD_TRY(begin(s));
     sd_backend *be = s->model->backend;
     sd_tensor x_t = latents(s, s->fb), x0 = latents(s, s->fb);
     SD_TRY(s->frame_arena.status);
     /* the fresh latent comes from upstream's global generator */
-    float *host = s->host_images;
-    sd_rng_randn(&s->frame, host, sd_tensor_numel(&x_t));
-    sd_backend_upload(be, &x_t, host);
+    sd_rng_randn(&s->frame, s->host_noise, sd_tensor_numel(&x_t));
+    sd_backend_upload(be, &x_t, s->host_noise);
     if (s->p.turbo) {
         /* txt2img_sd_turbo: x0 = (x - beta * eps) / alpha at the first step, no boundary scalings */
         sd_tensor eps = latents(s, s->fb), emb = rows(&s->prompt_embeds, 0, s->fb);
@@ -262,5 +268,7 @@ sd_status sd_stream_run_txt2img(sd_stream *s, float *out) {
     } else {
         predict_x0(s, &x0, &x_t);
     }
-    return finish(s, &x0, out);
+    SD_TRY(finish(s, &x0, x0_host));
+    s->frames_done++;
+    return SD_OK;
 }
