@@ -196,6 +196,15 @@ sd_status sd_stream_txt2img(sd_stream *stream, uint8_t *out);
 sd_status sd_stream_img2img_f32(sd_stream *stream, const float *images, float *out, int *skipped);
 sd_status sd_stream_txt2img_f32(sd_stream *stream, float *out);
 
+/* Live updates, effective from the next frame, nothing reloaded or reallocated:
+ * guidance scale and RCFG delta (the prompt embeddings are re-arranged if guidance crosses 1);
+ * the seed (reseeds the noise generator and redraws the initial noise, as upstream's
+ * init_generator + update_noise); the t_index_list (same number of steps, since the batch is
+ * sized by it; the per-step constants are recomputed, the latent buffer kept). */
+sd_status sd_stream_set_guidance(sd_stream *stream, float guidance_scale, float delta);
+sd_status sd_stream_set_seed(sd_stream *stream, uint64_t seed);
+sd_status sd_stream_set_t_index_list(sd_stream *stream, const int *t_index_list, int n);
+
 /* Replaces the stream's initial noise ([batch, 4, H/8, W/8] floats, batch = steps x
  * frame_buffer_size with the denoising batch, else frame_buffer_size), as upstream's
  * update_noise / an injected torch tensor. */
@@ -207,6 +216,57 @@ typedef struct sd_stream_timings {
     int unet_batch;
 } sd_stream_timings;
 sd_status sd_stream_get_timings(const sd_stream *stream, sd_stream_timings *out);
+
+/* ---- Running a stream on a live source -------------------------------------------------------- */
+
+/* Frames come from and go to callbacks, RGB 8-bit, width x height x 3 bytes each.
+ * read: 1 = a frame was written to rgb, 0 = end of the source, -1 = error (call sd_fail-style
+ * reporting is not available to callers: return -1 and the run fails with SD_ERR_IO).
+ * write: 0 = ok, -1 = error. */
+typedef struct sd_frame_source {
+    int (*read)(void *user, uint8_t *rgb);
+    void *user;
+    int live; /* a camera or live pipe: when the pipeline falls behind, the oldest waiting frame is dropped */
+} sd_frame_source;
+
+typedef struct sd_frame_sink {
+    int (*write)(void *user, const uint8_t *rgb);
+    void *user;
+    int live; /* a display or loopback device: frames it cannot take in time are dropped, the denoiser never waits */
+} sd_frame_sink;
+
+typedef struct sd_run_params {
+    int queue_depth;   /* frames waiting per queue (input and output). Default 2 */
+    int64_t max_frames; /* stop after this many input frames; 0 = until the source ends. Default 0 */
+    /* The stream batch makes output lag input by n - 1 calls, and the first n - 1 outputs come from
+     * the empty initial buffer (the brown frames upstream shows). Default 0: those are not emitted,
+     * and at the end the last frame is fed n - 1 more times so every input frame gets its output,
+     * in order (frames out == frames in). 1 emits them as upstream does. */
+    int emit_warmup;
+    int decode_threads; /* threads of the decoder's own backend. Default 0: as many as the model's */
+} sd_run_params;
+
+typedef struct sd_run_stats {
+    int64_t frames_in, frames_out;
+    int64_t dropped_in;  /* stale input frames dropped (live sources) */
+    int64_t dropped_out; /* outputs a live sink could not take */
+    int64_t skipped;     /* frames the similarity filter skipped (the last output repeats) */
+    double seconds, fps;
+    double preprocess_ms, denoise_ms, decode_ms, postprocess_ms; /* per frame, averages */
+    int max_input_queue, max_output_queue;
+} sd_run_stats;
+
+sd_run_params sd_run_params_default(void);
+
+/* Runs the stream until the source ends, max_frames, an error, or sd_stream_request_stop.
+ * Input conversion runs on its own thread, the denoiser on the calling thread, the decoder and
+ * output conversion on a third, with bounded queues between them; memory is reserved before the
+ * first frame. stats (may be NULL) is filled in either way. */
+sd_status sd_stream_run(sd_stream *stream, const sd_frame_source *source, const sd_frame_sink *sink,
+                        const sd_run_params *params, sd_run_stats *stats);
+/* Asks a running sd_stream_run to finish after the frames in flight; safe from a signal handler
+ * or another thread. */
+void sd_stream_request_stop(sd_stream *stream);
 
 /* ---- Images -------------------------------------------------------------------------------- */
 

@@ -26,9 +26,22 @@ static sd_status check_size(int w, int h, const char *name) {
     return SD_OK;
 }
 
+/* stb_image refuses PNGs over 2^30 pixel bytes itself and then says only "unknown image type";
+ * reading the IHDR first gives such a file the limit error it deserves. */
+static sd_status check_png_header(const uint8_t *b, size_t size, const char *name) {
+    if (size < 24 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return SD_OK;
+    int64_t w = (int64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19];
+    int64_t h = (int64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
+    if (w > SD_IMAGE_MAX_SIDE || h > SD_IMAGE_MAX_SIDE || w * h > SD_IMAGE_MAX_PIXELS)
+        return sd_fail(SD_ERR_LIMIT, "%s: image is %lld x %lld; the limit is %d pixels a side and %d pixels", name,
+                       (long long)w, (long long)h, SD_IMAGE_MAX_SIDE, SD_IMAGE_MAX_PIXELS);
+    return SD_OK;
+}
+
 sd_status sd_image_load_memory(sd_image *out, const void *bytes, size_t size, const char *name) {
     if (size > (size_t)SD_IMAGE_MAX_FILE || size > 0x7fffffff)
         return sd_fail(SD_ERR_LIMIT, "%s: image file of %zu bytes is too large", name, size);
+    SD_TRY(check_png_header(bytes, size, name));
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp))
         return sd_fail(SD_ERR_FORMAT, "%s: not a readable image (PNG, JPEG, BMP, TGA): %s", name, stbi_failure_reason());

@@ -12,6 +12,12 @@
 
 enum { SD_STREAM_MAX_SIDE = 4096, SD_STREAM_MAX_FB = 8 };
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
 sd_stream_params sd_stream_params_default(void) {
     sd_stream_params p;
     memset(&p, 0, sizeof p);
@@ -240,6 +246,38 @@ sd_status sd_stream_set_prompt(sd_stream *s, const char *prompt, const char *neg
     return sd_backend_status(s->model->backend);
 }
 
+sd_status sd_stream_set_guidance(sd_stream *s, float guidance_scale, float delta) {
+    SD_CHECK_ARG(s != NULL, "sd_stream_set_guidance: stream is NULL");
+    SD_CHECK_ARG(isfinite(guidance_scale) && guidance_scale >= 0.0f && guidance_scale <= 100.0f && isfinite(delta),
+                 "sd_stream_set_guidance: guidance_scale %g must be within 0..100 and delta finite", (double)guidance_scale);
+    s->guidance = s->p.cfg_type == SD_CFG_NONE ? 1.0f : guidance_scale;
+    s->delta = delta;
+    s->p.guidance_scale = guidance_scale;
+    s->p.delta = delta;
+    if (s->has_prompt) arrange_prompt(s);
+    return sd_backend_status(s->model->backend);
+}
+
+sd_status sd_stream_set_seed(sd_stream *s, uint64_t seed) {
+    SD_CHECK_ARG(s != NULL, "sd_stream_set_seed: stream is NULL");
+    s->p.seed = seed;
+    sd_rng_seed(&s->gen, seed);
+    return reset_noise(s);
+}
+
+sd_status sd_stream_set_t_index_list(sd_stream *s, const int *t_index_list, int n) {
+    SD_CHECK_ARG(s && t_index_list, "sd_stream_set_t_index_list: stream and list are required");
+    SD_CHECK_ARG(n == s->n_steps, "sd_stream_set_t_index_list: %d steps given, the stream was created with %d (the batch "
+                 "is sized by it; create a new stream to change the number of steps)", n, s->n_steps);
+    sd_step_constants steps;
+    SD_TRY(sd_schedule_constants(&s->schedule, s->p.num_inference_steps, t_index_list, n, &steps));
+    s->steps = steps;
+    memcpy(s->p.t_index_list, t_index_list, (size_t)n * sizeof *t_index_list);
+    s->p.n_t_index = n;
+    layout_rows(s);
+    return SD_OK;
+}
+
 sd_status sd_stream_set_noise(sd_stream *s, const float *noise, size_t count) {
     SD_CHECK_ARG(s && noise, "sd_stream_set_noise: stream and noise are required");
     size_t want = (size_t)sd_tensor_numel(&s->init_noise);
@@ -256,11 +294,6 @@ sd_status sd_stream_get_timings(const sd_stream *s, sd_stream_timings *out) {
     return SD_OK;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 size_t sd_stream_image_floats(const sd_stream *s) { return (size_t)s->fb * 3 * (size_t)s->p.width * (size_t)s->p.height; }
 
@@ -279,14 +312,19 @@ static sd_status run_img2img(sd_stream *s, const float *images, float *out, int 
         memcpy(out, s->last_output, bytes);
         return SD_OK;
     }
+    double t0 = now_ms();
     SD_TRY(sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out));
+    s->timings.decode_ms = now_ms() - t0;
     memcpy(s->last_output, out, bytes);
     return SD_OK;
 }
 
 static sd_status run_txt2img(sd_stream *s, float *out) {
     SD_TRY(sd_stream_denoise_txt2img(s, s->host_x0));
-    return sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out);
+    double t0 = now_ms();
+    sd_status st = sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out);
+    s->timings.decode_ms = now_ms() - t0;
+    return st;
 }
 
 sd_status sd_stream_img2img_f32(sd_stream *s, const float *images, float *out, int *skipped) {

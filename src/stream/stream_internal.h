@@ -4,6 +4,7 @@
 #ifndef SD_STREAM_STREAM_INTERNAL_H
 #define SD_STREAM_STREAM_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "api/model_internal.h"
@@ -53,6 +54,7 @@ struct sd_stream {
     float *host_images, *host_out, *host_x0, *host_noise, *last_output;
     bool has_output;
     sd_stream_timings timings;
+    atomic_int stop_requested; /* sd_stream_request_stop */
 };
 
 /* stream_step.c: a call is denoise (encode, UNet, LCM steps -> x0 latents on the host) then
@@ -60,6 +62,7 @@ struct sd_stream {
  * host_noise stages the noise a call draws ([fb, 4, h, w]). */
 sd_status sd_stream_denoise_img2img(sd_stream *s, const float *images, float *x0_host, int *skipped);
 sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host);
+/* Touches no stream state but reads the model: safe on another thread while the next denoise runs. */
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out);
 size_t sd_stream_image_floats(const sd_stream *s);  /* fb * 3 * H * W */
 size_t sd_stream_latent_floats(const sd_stream *s); /* fb * 4 * h * w */

@@ -186,7 +186,6 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
 
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out) {
     sd_model *m = s->model;
-    double t0 = now_ms();
     SD_TRY(sd_arena_reset(arena));
     sd_tensor x0 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, s->latent_channels, s->h, s->w});
     sd_tensor images = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
@@ -200,15 +199,12 @@ sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const 
         st = arena->status != SD_OK ? arena->status : sd_backend_status(be);
     }
     sd_backend_clear_status(be);
-    s->timings.decode_ms = now_ms() - t0;
     return st;
 }
 
 static sd_status begin(sd_stream *s) {
     if (!s->has_prompt) return sd_fail(SD_ERR_STATE, "stream: set a prompt (sd_stream_set_prompt) before the first frame");
-    double decode_ms = s->timings.decode_ms;
     memset(&s->timings, 0, sizeof s->timings);
-    s->timings.decode_ms = decode_ms; /* the decoder may run on another thread, a frame behind */
     sd_backend_clear_status(s->model->backend);
     return sd_arena_reset(&s->frame_arena);
 }
