@@ -9,6 +9,8 @@ static void usage(void) {
             "sdstream %s — StreamDiffusion in C\n"
             "usage: sdstream <command> [options]\n"
             "commands:\n"
+            "  stream --model M --prompt P --input SRC --output DST\n"
+            "                                  StreamDiffusion on a video: y4m, image folder, camera, stdin\n"
             "  txt2img --model M --prompt P --output OUT.png     generate an image from a prompt\n"
             "  img2img --model M --prompt P --input IN.png --output OUT.png\n"
             "                                  transform an image\n"
@@ -38,6 +40,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "stream") == 0) return cmd_stream(argc - 2, argv + 2);
     if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
     if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
     if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);
