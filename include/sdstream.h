@@ -296,6 +296,43 @@ sd_status sd_image_fit(sd_image *out, const sd_image *in, int width, int height)
 sd_status sd_make_random_model(const char *arch, const char *output_dir, const char *tokenizer_dir,
                                const char *weights_dtype, uint64_t seed);
 
+/* ---- Video streams (YUV4MPEG2) --------------------------------------------------------------- */
+
+typedef struct sd_y4m_reader sd_y4m_reader;
+typedef struct sd_y4m_writer sd_y4m_writer;
+
+typedef struct sd_y4m_info {
+    int width, height;
+    int fps_num, fps_den;       /* F tag; 0/0 when absent or F0:0 */
+    int aspect_num, aspect_den; /* A tag (pixel aspect ratio); 0/0 when absent or unknown */
+    char interlace;             /* I tag: 'p', 't', 'b', 'm' or '?' (absent) */
+    char chroma[16];            /* C tag without the C: "420jpeg" (absent), "420", "444", "mono", ... */
+} sd_y4m_info;
+
+/* Opens a y4m stream and reads its header. path "-" reads stdin. */
+sd_status sd_y4m_reader_open(sd_y4m_reader **out, const char *path);
+/* The same over bytes in memory (borrowed). name appears in messages. */
+sd_status sd_y4m_reader_open_memory(sd_y4m_reader **out, const void *bytes, size_t size, const char *name);
+const sd_y4m_info *sd_y4m_reader_info(const sd_y4m_reader *reader);
+/* Reads the next frame into rgb (RGB24, width * height * 3 bytes; rgb_len is its capacity).
+ * Sets *end to 1 at the clean end of the stream (rgb untouched), else to 0. */
+sd_status sd_y4m_reader_read_rgb(sd_y4m_reader *reader, uint8_t *rgb, size_t rgb_len, int *end);
+void sd_y4m_reader_close(sd_y4m_reader *reader);
+
+/* Creates path ("-": stdout) and writes the header "YUV4MPEG2 W H F Ip A1:1 C420jpeg".
+ * fps_num/fps_den <= 0 write F25:1 (ffmpeg's assumption for a stream without a rate). */
+sd_status sd_y4m_writer_open(sd_y4m_writer **out, const char *path, int width, int height, int fps_num,
+                             int fps_den);
+/* Converts one RGB24 frame (rgb_len >= width * height * 3) to 4:2:0 and writes it. */
+sd_status sd_y4m_writer_write_rgb(sd_y4m_writer *writer, const uint8_t *rgb, size_t rgb_len);
+/* Flushes and closes (stdout is flushed, not closed); reports a failed flush. NULL: SD_OK. */
+sd_status sd_y4m_writer_close(sd_y4m_writer *writer);
+
+/* Packed YUYV 4:2:2 (Y0 U Y1 V; webcams, v4l2loopback) <-> RGB24, BT.601 limited range.
+ * width must be even. stride: bytes from one YUYV row to the next (>= width * 2). */
+sd_status sd_yuyv_to_rgb(uint8_t *rgb, const uint8_t *yuyv, int width, int height, size_t stride);
+sd_status sd_rgb_to_yuyv(uint8_t *yuyv, const uint8_t *rgb, int width, int height);
+
 /* ---- Noise --------------------------------------------------------------------------------- */
 
 /* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))
