@@ -140,7 +140,7 @@ static int compare_paths(const void *x, const void *y) {
 }
 
 static bool is_image_name(const char *name) {
-    static const char *const exts[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga"};
+    static const char *const exts[] = {".png", ".jpg", ".jpeg", ".bmp"};
     if (name[0] == '.') return false; /* hidden files, editor droppings */
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
         if (has_ext(name, exts[i])) return true;
@@ -184,7 +184,7 @@ static int open_folder(frame_source *s, char *err, size_t errlen) {
         return -1;
     }
     if (s->nfiles == 0) {
-        set_err(err, errlen, "%s: no images (.png .jpg .jpeg .bmp .tga) in the folder", s->path);
+        set_err(err, errlen, "%s: no images (.png .jpg .jpeg .bmp) in the folder", s->path);
         return -1;
     }
     qsort(s->files, s->nfiles, sizeof *s->files, compare_paths);

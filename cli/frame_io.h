@@ -3,7 +3,7 @@
  *
  *   sources                                    sinks
  *   DIR            images in DIR (.png .jpg     DIR or DIR/     frame_000000.png, ... (created)
- *                  .jpeg .bmp .tga), natural    FILE.y4m        YUV4MPEG2, 4:2:0
+ *                  .jpeg .bmp), natural    FILE.y4m        YUV4MPEG2, 4:2:0
  *                  name order (img2 < img10)    -               YUV4MPEG2 on stdout
  *   FILE.y4m, -    YUV4MPEG2 (file / stdin)     /dev/videoN     V4L2 output (v4l2loopback),
  *   FILE, -        raw RGB24 when raw_size                      YUYV (RGB24 for odd widths)

@@ -276,7 +276,8 @@ typedef struct sd_image {
     uint8_t *pixels;
 } sd_image;
 
-/* PNG, JPEG, BMP, TGA. Images over 16384 pixels a side or 64 Mpixels are refused from the header. */
+/* PNG, JPEG or BMP (by their first bytes). Images over 16384 pixels a side or 64 Mpixels are
+ * refused from the header, before any pixel is decoded. */
 sd_status sd_image_load(sd_image *out, const char *path);
 /* .png or .jpg/.jpeg by extension. */
 sd_status sd_image_save(const sd_image *img, const char *path);

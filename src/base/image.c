@@ -1,5 +1,8 @@
-/* image.c — see image.h. Decoding and encoding are stb_image / stb_image_write (Debian's libstb);
- * dimensions are checked from the header first so a hostile file cannot make a huge allocation. */
+/* image.c — see image.h. Decoding: PNG with libpng, JPEG with libjpeg-turbo (both fuzzed hard
+ * upstream; fuzzing Debian's stb_image 2.27 found memory errors in its JPEG decoder: TESTING.md),
+ * BMP with stb_image, chosen by the file's magic bytes, never by guessing. Encoding (our own
+ * pixels) is stb_image_write. Dimensions are checked from the header before any pixel is decoded,
+ * so a hostile file cannot make a huge allocation. */
 #include "base/image.h"
 
 #include <math.h>
@@ -8,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <png.h>
+#include <turbojpeg.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -38,20 +44,71 @@ static sd_status check_png_header(const uint8_t *b, size_t size, const char *nam
     return SD_OK;
 }
 
-sd_status sd_image_load_memory(sd_image *out, const void *bytes, size_t size, const char *name) {
-    if (size > (size_t)SD_IMAGE_MAX_FILE || size > 0x7fffffff)
-        return sd_fail(SD_ERR_LIMIT, "%s: image file of %zu bytes is too large", name, size);
-    SD_TRY(check_png_header(bytes, size, name));
+static sd_status load_png(sd_image *out, const uint8_t *bytes, size_t size, const char *name) {
+    png_image png;
+    memset(&png, 0, sizeof png);
+    png.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&png, bytes, size))
+        return sd_fail(SD_ERR_FORMAT, "%s: not a readable PNG: %s", name, png.message);
+    /* the IHDR was checked by check_png_header, so the sizes fit in int */
+    sd_status st = check_size((int)png.width, (int)png.height, name);
+    /* read RGBA and drop the alpha, as PIL's convert("RGB") does (no compositing) */
+    png.format = PNG_FORMAT_RGBA;
+    uint8_t *rgba = st == SD_OK ? malloc(PNG_IMAGE_SIZE(png)) : NULL;
+    if (st == SD_OK && !rgba) st = sd_fail(SD_ERR_NOMEM, "%s: out of memory", name);
+    if (st == SD_OK && !png_image_finish_read(&png, NULL, rgba, 0, NULL))
+        st = sd_fail(SD_ERR_FORMAT, "%s: cannot decode PNG: %s", name, png.message);
+    if (st == SD_OK) st = sd_image_alloc(out, (int)png.width, (int)png.height);
+    if (st == SD_OK)
+        for (size_t i = 0; i < (size_t)png.width * png.height; i++) memcpy(out->pixels + 3 * i, rgba + 4 * i, 3);
+    png_image_free(&png);
+    free(rgba);
+    return st;
+}
+
+static sd_status load_jpeg(sd_image *out, const uint8_t *bytes, size_t size, const char *name) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj) return sd_fail(SD_ERR_NOMEM, "%s: cannot start the JPEG decoder", name);
+    int w = 0, h = 0, subsamp = 0, colorspace = 0;
+    sd_status st = SD_OK;
+    if (tjDecompressHeader3(tj, bytes, (unsigned long)size, &w, &h, &subsamp, &colorspace) != 0)
+        st = sd_fail(SD_ERR_FORMAT, "%s: not a readable JPEG: %s", name, tjGetErrorStr2(tj));
+    if (st == SD_OK) st = check_size(w, h, name);
+    if (st == SD_OK) st = sd_image_alloc(out, w, h);
+    /* corrupt-data warnings still give an image (as libjpeg-based readers do); errors do not */
+    if (st == SD_OK && tjDecompress2(tj, bytes, (unsigned long)size, out->pixels, w, 0, h, TJPF_RGB, 0) != 0 &&
+        tjGetErrorCode(tj) == TJERR_FATAL) {
+        st = sd_fail(SD_ERR_FORMAT, "%s: cannot decode JPEG: %s", name, tjGetErrorStr2(tj));
+        sd_image_free(out);
+    }
+    tjDestroy(tj);
+    return st;
+}
+
+static sd_status load_bmp(sd_image *out, const uint8_t *bytes, size_t size, const char *name) {
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp))
-        return sd_fail(SD_ERR_FORMAT, "%s: not a readable image (PNG, JPEG, BMP, TGA): %s", name, stbi_failure_reason());
+        return sd_fail(SD_ERR_FORMAT, "%s: not a readable BMP: %s", name, stbi_failure_reason());
     SD_TRY(check_size(w, h, name));
     uint8_t *pixels = stbi_load_from_memory(bytes, (int)size, &w, &h, &comp, 3);
-    if (!pixels) return sd_fail(SD_ERR_FORMAT, "%s: cannot decode image: %s", name, stbi_failure_reason());
-    out->width = w;
-    out->height = h;
-    out->pixels = pixels; /* stbi_image_free is free() in Debian's build; sd_image_free uses it */
+    if (!pixels) return sd_fail(SD_ERR_FORMAT, "%s: cannot decode BMP: %s", name, stbi_failure_reason());
+    SD_TRY(sd_image_alloc(out, w, h));
+    memcpy(out->pixels, pixels, (size_t)w * (size_t)h * 3);
+    stbi_image_free(pixels);
     return SD_OK;
+}
+
+sd_status sd_image_load_memory(sd_image *out, const void *data, size_t size, const char *name) {
+    const uint8_t *bytes = data;
+    if (size > (size_t)SD_IMAGE_MAX_FILE || size > 0x7fffffff)
+        return sd_fail(SD_ERR_LIMIT, "%s: image file of %zu bytes is too large", name, size);
+    if (size >= 8 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0) {
+        SD_TRY(check_png_header(bytes, size, name));
+        return load_png(out, bytes, size, name);
+    }
+    if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) return load_jpeg(out, bytes, size, name);
+    if (size >= 2 && bytes[0] == 'B' && bytes[1] == 'M') return load_bmp(out, bytes, size, name);
+    return sd_fail(SD_ERR_FORMAT, "%s: not a PNG, JPEG or BMP image (unrecognised first bytes)", name);
 }
 
 sd_status sd_image_load(sd_image *out, const char *path) {
@@ -94,7 +151,7 @@ sd_status sd_image_alloc(sd_image *out, int width, int height) {
 
 void sd_image_free(sd_image *img) {
     if (!img) return;
-    stbi_image_free(img->pixels);
+    free(img->pixels);
     img->pixels = NULL;
     img->width = img->height = 0;
 }
