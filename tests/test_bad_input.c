@@ -245,7 +245,26 @@ static void eval_cases(void) {
     CHECK(sd_model_load(NULL, &p) == SD_ERR_ARG, "NULL out is an argument error");
 }
 
+/* Images that broke Debian's stb_image JPEG decoder under fuzzing (TESTING.md) and unknown bytes. */
+static void image_cases(void) {
+    static const unsigned char huffman[] = {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x13, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+                                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xd9};
+    const char *path = check_tmp("huffman.jpg");
+    write_bytes(path, huffman, sizeof huffman);
+    sd_image img = {0};
+    sd_status st = sd_image_load(&img, path);
+    CHECK(st == SD_ERR_FORMAT && contains(sd_last_error(), "huffman.jpg") && contains(sd_last_error(), "JPEG"),
+          "JPEG with a 65535-code Huffman table: %s", sd_last_error());
+    CHECK(img.pixels == NULL, "no image on failure");
+    write_text(check_tmp("gif.gif"), "GIF89a\x01\x00\x01\x00");
+    st = sd_image_load(&img, check_tmp("gif.gif"));
+    CHECK(st == SD_ERR_FORMAT && contains(sd_last_error(), "PNG, JPEG or BMP"), "a GIF is refused by its magic: %s", sd_last_error());
+    st = sd_image_load(&img, check_tmp("no-such-image.png"));
+    CHECK(st == SD_ERR_IO && contains(sd_last_error(), "no-such-image.png"), "missing image names it: %s", sd_last_error());
+}
+
 int main(void) {
+    image_cases();
     safetensors_cases();
     model_cases();
     eval_cases();
