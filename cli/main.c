@@ -17,6 +17,8 @@ static void usage(void) {
             "  tokenize --model M \"prompt\"     print the 77 CLIP token ids of a prompt\n"
             "  eval --model M --component NAME --input IN.safetensors --output OUT.safetensors\n"
             "                                  run one model component on named tensors\n"
+            "  bench --model M --taesd T [--sizes 256,512] [--json]\n"
+            "                                  time each component against the measured peak\n"
             "  make-model --arch sd-turbo|sd15 --random --output DIR\n"
             "                                  write a full-size model with random weights (benchmarks)\n"
             "  --version                       print the version and compiled-in backends\n"
@@ -41,6 +43,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "stream") == 0) return cmd_stream(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
     if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
     if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);

@@ -95,6 +95,8 @@ typedef struct sd_model_params {
     const char *variant;
     /* SD_COMPONENT_* bits to load. Default SD_COMPONENT_ALL. */
     unsigned components;
+    /* CPU threads. Default 0: all online cores. */
+    int n_threads;
 } sd_model_params;
 
 sd_model_params sd_model_params_default(void);
@@ -102,6 +104,11 @@ sd_model_params sd_model_params_default(void);
 /* Opens, validates and loads a model. On error *out is untouched. */
 sd_status sd_model_load(sd_model **out, const sd_model_params *params);
 void sd_model_free(sd_model *model);
+
+/* Threads of the model's CPU backend (default: all online cores). Not while a stream runs. */
+sd_status sd_model_set_threads(sd_model *model, int n_threads);
+/* GFLOP executed by the model's backend so far (convolutions, linear layers, attention). */
+double sd_model_gflop(const sd_model *model);
 
 /* A one-line human description: architecture, source layout, components loaded. */
 const char *sd_model_describe(const sd_model *model);
@@ -213,6 +220,8 @@ sd_status sd_stream_set_noise(sd_stream *stream, const float *noise, size_t coun
 /* Stage timings of the last call, milliseconds. */
 typedef struct sd_stream_timings {
     double preprocess_ms, encode_ms, unet_ms, decode_ms, postprocess_ms, total_ms;
+    /* work done, GFLOP (2 per multiply-add of convolutions, linear layers and attention) */
+    double encode_gflop, unet_gflop, decode_gflop;
     int unet_batch;
 } sd_stream_timings;
 sd_status sd_stream_get_timings(const sd_stream *stream, sd_stream_timings *out);
@@ -333,6 +342,12 @@ sd_status sd_y4m_writer_close(sd_y4m_writer *writer);
  * width must be even. stride: bytes from one YUYV row to the next (>= width * 2). */
 sd_status sd_yuyv_to_rgb(uint8_t *rgb, const uint8_t *yuyv, int width, int height, size_t stride);
 sd_status sd_rgb_to_yuyv(uint8_t *yuyv, const uint8_t *rgb, int width, int height);
+
+/* ---- Benchmarks ------------------------------------------------------------------------------ */
+
+/* The machine's measured peak with n_threads threads (<= 0: all cores), GFLOP/s: fp32 FMA, and
+ * bf16 dot products (0 when the CPU has no bf16 instructions). Takes about half a second. */
+sd_status sd_measure_peak_gflops(int n_threads, double *fp32, double *bf16);
 
 /* ---- Noise --------------------------------------------------------------------------------- */
 

@@ -145,7 +145,7 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
                               : sd_model_files_find(&m->files, params->path, params->tokenizer_dir, params->config_dir,
                                                     params->taesd_path, params->variant,
                                                     components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
-    if (st == SD_OK) st = sd_backend_create(&m->backend, SD_BACKEND_CPU, 0);
+    if (st == SD_OK) st = sd_backend_create(&m->backend, SD_BACKEND_CPU, params->n_threads);
     if (st == SD_OK && (components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER)))
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
     if (st == SD_OK && (components & SD_COMPONENT_TEXT_ENCODER)) st = load_text_encoder(m);
@@ -165,6 +165,19 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
 }
 
 const char *sd_model_describe(const sd_model *model) { return model ? model->description : ""; }
+
+sd_status sd_model_set_threads(sd_model *model, int n_threads) {
+    SD_CHECK_ARG(model != NULL, "sd_model_set_threads: model is NULL");
+    /* the weights do not belong to the CPU backend: a new one with other threads can take over */
+    sd_backend *be = NULL;
+    SD_TRY(sd_backend_create(&be, model->backend->kind, n_threads));
+    be->flops = model->backend->flops;
+    sd_backend_free(model->backend);
+    model->backend = be;
+    return SD_OK;
+}
+
+double sd_model_gflop(const sd_model *model) { return model ? model->backend->flops * 1e-9 : 0.0; }
 
 sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn) {
     SD_CHECK_ARG(model != NULL, "%s: model is NULL", fn);

@@ -60,6 +60,7 @@ void sd_op_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
                         (long long)sd_tensor_cols(out));
         return;
     }
+    be->flops += 2.0 * (double)sd_tensor_rows(in) * (double)k * (double)n;
     be->vt->linear(be, out, in, weight, bias);
 }
 
@@ -84,6 +85,8 @@ void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const s
                         (long long)k->shape[1], (long long)k->shape[2], n_heads);
         return;
     }
+    /* QK^T and PV: 2 x (B * Tq * Tk * C) multiply-adds (a causal mask skips about half) */
+    be->flops += 4.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] * (double)q->shape[2] * (causal ? 0.5 : 1.0);
     be->vt->attention(be, out, q, k, v, n_heads, causal);
 }
 
@@ -166,6 +169,7 @@ void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
         fail_shapes(be, "conv2d", out, in);
         return;
     }
+    be->flops += 2.0 * (double)sd_tensor_numel(out) * (double)in->shape[1] * (double)k * (double)k;
     be->vt->conv2d(be, out, in, weight, bias, stride, padding);
 }
 

@@ -66,6 +66,10 @@ struct sd_backend {
     sd_status status; /* first failure, sticky until sd_backend_clear_status */
     int n_threads;
     void *impl;
+    /* Floating-point operations of the compute-bound ops run so far (conv2d, linear, attention:
+     * 2 per multiply-add, from the actual shapes); benchmarks read it to report GFLOP/s. The
+     * memory-bound ops (norms, elementwise) are not counted. */
+    double flops;
 };
 
 /* n_threads <= 0: all online cores. */

@@ -312,18 +312,20 @@ static sd_status run_img2img(sd_stream *s, const float *images, float *out, int 
         memcpy(out, s->last_output, bytes);
         return SD_OK;
     }
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = s->model->backend->flops;
     SD_TRY(sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out));
     s->timings.decode_ms = now_ms() - t0;
+    s->timings.decode_gflop = (s->model->backend->flops - f0) * 1e-9;
     memcpy(s->last_output, out, bytes);
     return SD_OK;
 }
 
 static sd_status run_txt2img(sd_stream *s, float *out) {
     SD_TRY(sd_stream_denoise_txt2img(s, s->host_x0));
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = s->model->backend->flops;
     sd_status st = sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out);
     s->timings.decode_ms = now_ms() - t0;
+    s->timings.decode_gflop = (s->model->backend->flops - f0) * 1e-9;
     return st;
 }
 

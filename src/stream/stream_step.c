@@ -58,9 +58,10 @@ static void unet_step(sd_stream *s, sd_tensor *denoised, sd_tensor *pred, const 
     sd_tensor body = rows(&in, extra, R);
     copy(s, &body, x);
     sd_tensor emb = rows(&s->prompt_embeds, 0, extra + R);
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = be->flops;
     sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &out, &in, t, &emb);
     s->timings.unet_ms += now_ms() - t0;
+    s->timings.unet_gflop += (be->flops - f0) * 1e-9;
     s->timings.unet_batch = (int)(extra + R);
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
 
@@ -166,7 +167,7 @@ static void predict_x0(sd_stream *s, sd_tensor *x0, const sd_tensor *x_t) {
 static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *images) {
     sd_model *m = s->model;
     sd_backend *be = m->backend;
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = be->flops;
     sd_status st;
     if (s->use_taesd) {
         st = sd_taesd_encode(&m->taesd, be, &s->frame_arena, latent, images);
@@ -182,6 +183,7 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
     sd_op_scale(be, latent, latent, s->vae_scale, 0.0f);
     s->timings.encode_ms = now_ms() - t0;
+    s->timings.encode_gflop = (be->flops - f0) * 1e-9;
 }
 
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out) {
@@ -256,9 +258,10 @@ sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
         sd_tensor eps = latents(s, s->fb), emb = rows(&s->prompt_embeds, 0, s->fb);
         float t[SD_STREAM_MAX_ROWS];
         for (int f = 0; f < s->fb; f++) t[f] = s->timestep[0];
-        double t0 = now_ms();
+        double t0 = now_ms(), f0 = be->flops;
         sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &eps, &x_t, t, &emb);
         s->timings.unet_ms = now_ms() - t0;
+        s->timings.unet_gflop = (be->flops - f0) * 1e-9;
         if (st != SD_OK) return st;
         sd_op_axpby(be, &x0, 1.0f / s->alpha[0], &x_t, -s->beta[0] / s->alpha[0], &eps);
     } else {

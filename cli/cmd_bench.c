@@ -1,0 +1,217 @@
+/* cmd_bench.c — `sdstream bench`: how close to the machine's limit each part runs. It measures the
+ * machine's own peak, then times the text encoder, the UNet, TAESD and the full VAE, and the whole
+ * img2img stream step at each size, on the model given (use `make-model` for full-size random
+ * weights). Per component: ms (median of --frames runs after a warm-up), GFLOP from the actual
+ * shapes (convolutions, linear layers, attention), GFLOP/s, % of peak; the stream's fps; thread
+ * scaling of the UNet; peak RSS. Plain table, or --json. A program, not a test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "commands.h"
+
+enum { MAX_SIZES = 8, MAX_FRAMES = 32 };
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct row {
+    char name[64];
+    int size;
+    double ms, gflop;
+} row;
+
+typedef struct report {
+    row rows[64];
+    int n;
+    double peak, peak1, peak_bf16;
+} report;
+
+static void add(report *r, const char *name, int size, double ms, double gflop) {
+    if (r->n >= 64) return;
+    row *w = &r->rows[r->n++];
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->size = size, w->ms = ms, w->gflop = gflop;
+}
+
+/* Times `frames` img2img calls of a one-step stream at size, after one warm-up call. */
+static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, sd_stream_timings *med, double *fps) {
+    sd_stream_params p = sd_stream_params_default();
+    p.width = p.height = size;
+    p.n_t_index = 1, p.t_index_list[0] = 35; /* one step at t = 299 (the reference's baseline) */
+    p.cfg_type = SD_CFG_NONE;
+    p.use_taesd = use_taesd;
+    sd_stream *s = NULL;
+    sd_status st = sd_stream_create(&s, m, &p);
+    if (st != SD_OK) return st;
+    st = sd_stream_set_prompt(s, "a photo of a cat", NULL);
+    size_t bytes = (size_t)size * (size_t)size * 3;
+    uint8_t *in = malloc(bytes), *out = malloc(bytes);
+    if (!in || !out) st = SD_ERR_NOMEM;
+    for (size_t i = 0; in && i < bytes; i++) in[i] = (uint8_t)((i * 7 + i / 997) & 0xff);
+    double enc[MAX_FRAMES], unet[MAX_FRAMES], dec[MAX_FRAMES], tot[MAX_FRAMES];
+    sd_stream_timings t = {0};
+    for (int k = 0; st == SD_OK && k <= frames; k++) {
+        st = sd_stream_img2img(s, in, out, NULL);
+        if (st == SD_OK) st = sd_stream_get_timings(s, &t);
+        if (k == 0) continue; /* warm-up: workspaces grow, pages fault in */
+        enc[k - 1] = t.encode_ms, unet[k - 1] = t.unet_ms, dec[k - 1] = t.decode_ms, tot[k - 1] = t.total_ms;
+    }
+    if (st == SD_OK) {
+        *med = t; /* GFLOP of the last call; ms the medians */
+        med->encode_ms = median(enc, frames), med->unet_ms = median(unet, frames), med->decode_ms = median(dec, frames);
+        med->total_ms = median(tot, frames);
+        *fps = 1e3 / med->total_ms;
+    }
+    free(in);
+    free(out);
+    sd_stream_free(s);
+    return st;
+}
+
+static void print_report(const report *r, bool json, double rss_mb, const char *model, int threads) {
+    if (json) {
+        printf("{\"model\": \"%s\", \"threads\": %d, \"peak_gflops\": %.1f, \"peak_gflops_1thread\": %.1f, "
+               "\"peak_bf16_gflops\": %.1f, \"peak_rss_mb\": %.0f, \"results\": [",
+               model, threads, r->peak, r->peak1, r->peak_bf16, rss_mb);
+        for (int i = 0; i < r->n; i++) {
+            const row *w = &r->rows[i];
+            double gfs = w->ms > 0 ? w->gflop / (w->ms * 1e-3) : 0;
+            printf("%s{\"name\": \"%s\", \"size\": %d, \"ms\": %.2f, \"gflop\": %.3f, \"gflops\": %.1f, \"pct_peak\": %.1f}",
+                   i ? ", " : "", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / r->peak);
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)%s\n", r->peak, threads ? "the given" : "all", r->peak1,
+           r->peak_bf16 > 0 ? "" : "; no bf16 dot-product instructions on this CPU");
+    printf("%-28s %6s %10s %9s %10s %7s\n", "component", "size", "ms", "GFLOP", "GFLOP/s", "% peak");
+    for (int i = 0; i < r->n; i++) {
+        const row *w = &r->rows[i];
+        double gfs = w->ms > 0 ? w->gflop / (w->ms * 1e-3) : 0;
+        if (w->gflop > 0)
+            printf("%-28s %6d %10.1f %9.2f %10.1f %6.1f%%\n", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / r->peak);
+        else
+            printf("%-28s %6d %10.1f %9s %10s %7s\n", w->name, w->size, w->ms, "-", "-", "-");
+    }
+    printf("peak RSS: %.0f MB\n", rss_mb);
+}
+
+int cmd_bench(int argc, char **argv) {
+    args a = {0};
+    cli_add_model_options(&a);
+    args_add(&a, "sizes", false, "image sizes, comma-separated (default 256,512)");
+    args_add(&a, "frames", false, "timed calls per measurement after one warm-up (default 3)");
+    args_add(&a, "threads", false, "CPU threads (default: all cores)");
+    args_add(&a, "no-vae", true, "skip the full VAE (it is slow at 512)");
+    args_add(&a, "no-scaling", true, "skip the 1-thread UNet run");
+    args_add(&a, "json", true, "one JSON object on stdout");
+    int rc = args_parse(&a, argc, argv);
+    if (rc || args_flag(&a, "help") || !args_get(&a, "model") || a.n_positional) {
+        fprintf(stderr, "usage: sdstream bench --model DIR --taesd DIR [--sizes 256,512] [--frames 3] [--json]\n"
+                        "  a full-size model with random weights: sdstream make-model --arch sd-turbo --random --output DIR\n");
+        args_print_options(&a);
+        return rc ? rc : (args_flag(&a, "help") ? 0 : 2);
+    }
+    long frames = 3, threads = 0;
+    if (args_get(&a, "frames") && cli_parse_int(args_get(&a, "frames"), "frames", 1, MAX_FRAMES, &frames)) return 2;
+    if (args_get(&a, "threads") && cli_parse_int(args_get(&a, "threads"), "threads", 1, 256, &threads)) return 2;
+    int sizes[MAX_SIZES] = {256, 512}, n_sizes = 2;
+    if (args_get(&a, "sizes")) {
+        n_sizes = 0;
+        for (const char *c = args_get(&a, "sizes"); *c && n_sizes < MAX_SIZES;) {
+            char *end;
+            long v = strtol(c, &end, 10);
+            if (end == c || v < 8 || v > 2048 || v % 8) {
+                fprintf(stderr, "error: --sizes takes multiples of 8 up to 2048, comma-separated\n");
+                return 2;
+            }
+            sizes[n_sizes++] = (int)v;
+            c = *end == ',' ? end + 1 : end;
+        }
+    }
+    bool json = args_flag(&a, "json");
+    report r = {0};
+    double bf16 = 0.0, dummy = 0.0;
+    if (sd_measure_peak_gflops((int)threads, &r.peak, &bf16) != SD_OK) return cli_error(SD_ERR_BACKEND);
+    sd_measure_peak_gflops(1, &r.peak1, &dummy);
+    r.peak_bf16 = bf16;
+    if (!json) fprintf(stderr, "measured peak: %.1f GFLOP/s (%.1f on one thread)\n", r.peak, r.peak1);
+
+    double t0 = now_ms();
+    sd_model *m = cli_load_model(&a, SD_COMPONENT_ALL);
+    if (!m) return 1;
+    if (threads > 0) sd_model_set_threads(m, (int)threads);
+    add(&r, "load (all components)", 0, now_ms() - t0, 0);
+    if (!json) fprintf(stderr, "loaded %s\n", sd_model_describe(m));
+
+    /* text encoder: once per prompt in a stream, timed anyway */
+    int hidden = sd_model_text_hidden_size(m);
+    float *emb = malloc((size_t)SD_TOKENS * (size_t)hidden * sizeof *emb);
+    double te[MAX_FRAMES], gf = 0;
+    sd_status st = emb ? SD_OK : SD_ERR_NOMEM;
+    for (int k = 0; st == SD_OK && k <= frames; k++) {
+        double f0 = sd_model_gflop(m), t1 = now_ms();
+        st = sd_model_encode_prompt(m, "a photo of a cat wearing sunglasses", emb, (size_t)SD_TOKENS * (size_t)hidden);
+        if (k > 0) te[k - 1] = now_ms() - t1, gf = sd_model_gflop(m) - f0;
+    }
+    free(emb);
+    if (st == SD_OK) add(&r, "text encoder", 77, median(te, (int)frames), gf);
+
+    for (int i = 0; st == SD_OK && i < n_sizes; i++) {
+        sd_stream_timings t;
+        double fps;
+        if (!json) fprintf(stderr, "stream step at %d x %d ...\n", sizes[i], sizes[i]);
+        st = time_stream(m, sizes[i], (int)frames, 1, &t, &fps);
+        if (st != SD_OK) break;
+        add(&r, "taesd encode", sizes[i], t.encode_ms, t.encode_gflop);
+        add(&r, "unet (1 step)", sizes[i], t.unet_ms, t.unet_gflop);
+        add(&r, "taesd decode", sizes[i], t.decode_ms, t.decode_gflop);
+        add(&r, "stream img2img step", sizes[i], t.total_ms, t.encode_gflop + t.unet_gflop + t.decode_gflop);
+        char name[64];
+        snprintf(name, sizeof name, "  = %.2f fps", fps);
+        add(&r, name, sizes[i], 0, 0);
+        if (!args_flag(&a, "no-vae")) {
+            if (!json) fprintf(stderr, "full VAE at %d x %d ...\n", sizes[i], sizes[i]);
+            st = time_stream(m, sizes[i], 1, 0, &t, &fps);
+            if (st != SD_OK) break;
+            add(&r, "vae encode", sizes[i], t.encode_ms, t.encode_gflop);
+            add(&r, "vae decode", sizes[i], t.decode_ms, t.decode_gflop);
+        }
+    }
+    if (st == SD_OK && !args_flag(&a, "no-scaling")) {
+        /* thread scaling of the UNet at the first size: 1 thread against all */
+        sd_stream_timings t1, tn;
+        double fps;
+        if (!json) fprintf(stderr, "thread scaling at %d x %d ...\n", sizes[0], sizes[0]);
+        st = time_stream(m, sizes[0], 1, 1, &tn, &fps);
+        if (st == SD_OK) st = sd_model_set_threads(m, 1);
+        if (st == SD_OK) st = time_stream(m, sizes[0], 1, 1, &t1, &fps);
+        if (st == SD_OK) {
+            add(&r, "stream step, 1 thread", sizes[0], t1.total_ms, t1.encode_gflop + t1.unet_gflop + t1.decode_gflop);
+            char name[64];
+            snprintf(name, sizeof name, "  = %.2fx with all threads", t1.total_ms / tn.total_ms);
+            add(&r, name, sizes[0], 0, 0);
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (st == SD_OK) print_report(&r, json, (double)ru.ru_maxrss / 1024.0, args_get(&a, "model"), (int)threads);
+    sd_model_free(m);
+    return st == SD_OK ? 0 : cli_error(st);
+}
