@@ -8,17 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "commands.h"
 
 enum { MAX_SIZES = 8, MAX_FRAMES = 32 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -153,11 +146,11 @@ int cmd_bench(int argc, char **argv) {
     r.peak_bf16 = bf16;
     if (!json) fprintf(stderr, "measured peak: %.1f GFLOP/s (%.1f on one thread)\n", r.peak, r.peak1);
 
-    double t0 = now_ms();
+    double t0 = cli_now_ms();
     sd_model *m = cli_load_model(&a, SD_COMPONENT_ALL);
     if (!m) return 1;
     if (threads > 0) sd_model_set_threads(m, (int)threads);
-    add(&r, "load (all components)", 0, now_ms() - t0, 0);
+    add(&r, "load (all components)", 0, cli_now_ms() - t0, 0);
     if (!json) fprintf(stderr, "loaded %s\n", sd_model_describe(m));
 
     /* text encoder: once per prompt in a stream, timed anyway */
@@ -166,9 +159,9 @@ int cmd_bench(int argc, char **argv) {
     double te[MAX_FRAMES], gf = 0;
     sd_status st = emb ? SD_OK : SD_ERR_NOMEM;
     for (int k = 0; st == SD_OK && k <= frames; k++) {
-        double f0 = sd_model_gflop(m), t1 = now_ms();
+        double f0 = sd_model_gflop(m), t1 = cli_now_ms();
         st = sd_model_encode_prompt(m, "a photo of a cat wearing sunglasses", emb, (size_t)SD_TOKENS * (size_t)hidden);
-        if (k > 0) te[k - 1] = now_ms() - t1, gf = sd_model_gflop(m) - f0;
+        if (k > 0) te[k - 1] = cli_now_ms() - t1, gf = sd_model_gflop(m) - f0;
     }
     free(emb);
     if (st == SD_OK) add(&r, "text encoder", 77, median(te, (int)frames), gf);

@@ -1,5 +1,6 @@
 /* cmd_common.c — options and helpers shared by the subcommands. */
 #include <stdio.h>
+#include <time.h>
 
 #include "commands.h"
 
@@ -36,4 +37,10 @@ sd_model *cli_load_model(const args *a, unsigned components) {
         return NULL;
     }
     return model;
+}
+
+double cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }

@@ -5,15 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static void add_generate_options(args *a, bool img2img) {
     cli_add_model_options(a);
@@ -160,18 +153,18 @@ static int generate(int argc, char **argv, bool img2img) {
         }
     }
 
-    double t0 = now_ms();
+    double t0 = cli_now_ms();
     sd_model *model = cli_load_model(&a, SD_COMPONENT_ALL);
     if (!model) {
         sd_image_free(&in_img);
         return 1;
     }
-    double t1 = now_ms();
+    double t1 = cli_now_ms();
     fprintf(stderr, "loaded %s in %.0f ms\n", sd_model_describe(model), t1 - t0);
     sd_stream *stream = NULL;
     sd_status st = sd_stream_create(&stream, model, &p);
     if (st == SD_OK) st = sd_stream_set_prompt(stream, prompt, args_get(&a, "negative-prompt"));
-    double t2 = now_ms();
+    double t2 = cli_now_ms();
     if (st == SD_OK) fprintf(stderr, "prompt encoded in %.0f ms\n", t2 - t1);
     sd_image frame = {0}, out = {0};
     if (st == SD_OK && img2img) st = sd_image_fit(&frame, &in_img, p.width, p.height);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "frame_io.h"
@@ -27,14 +26,8 @@ typedef struct io_ctx {
     frame_sink *sink;
     bool json;
     long frames_out;
-    struct timespec last_report, start;
+    double last_report, start; /* cli_now_ms() */
 } io_ctx;
-
-static double since(const struct timespec *t) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) * 1e-9;
-}
 
 static int read_frame(void *user, uint8_t *rgb) {
     io_ctx *c = user;
@@ -50,11 +43,11 @@ static int write_frame(void *user, const uint8_t *rgb) {
         return -1;
     }
     c->frames_out++;
-    if (since(&c->last_report) >= 2.0) {
-        double t = since(&c->start);
+    if (cli_now_ms() - c->last_report >= 2000.0) {
+        double t = (cli_now_ms() - c->start) * 1e-3;
         if (c->json) fprintf(stderr, "{\"frames_out\": %ld, \"seconds\": %.3f, \"fps\": %.3f}\n", c->frames_out, t, c->frames_out / t);
         else fprintf(stderr, "%ld frames, %.2f fps\n", c->frames_out, c->frames_out / t);
-        clock_gettime(CLOCK_MONOTONIC, &c->last_report);
+        c->last_report = cli_now_ms();
     }
     return 0;
 }
@@ -158,8 +151,7 @@ int cmd_stream(int argc, char **argv) {
     if (model && st == SD_OK) {
         fprintf(stderr, "streaming %s -> %s at %d x %d with %s\n", in, out, p.width, p.height, sd_model_describe(model));
         io_ctx c = {.src = src, .sink = sink, .json = args_flag(&a, "json-stats")};
-        clock_gettime(CLOCK_MONOTONIC, &c.start);
-        c.last_report = c.start;
+        c.start = c.last_report = cli_now_ms();
         sd_frame_source so = {read_frame, &c, frame_source_is_live(src)};
         sd_frame_sink si = {write_frame, &c, frame_spec_is_v4l2(out)};
         g_stream = stream;

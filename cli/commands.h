@@ -26,6 +26,8 @@ int cli_stream_params(const args *a, sd_stream_params *p);
 void cli_add_model_options(args *a);
 /* Loads the model the options name; prints the error and returns NULL on failure. */
 sd_model *cli_load_model(const args *a, unsigned components);
+/* Monotonic milliseconds, for progress and stage timings. */
+double cli_now_ms(void);
 /* Prints "error: <message>" for the last failure and returns 1. */
 int cli_error(sd_status status);
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "base/safetensors.h"
 
 static int g_passed, g_failed;
 
@@ -83,4 +86,46 @@ double check_max_abs_diff(const float *a, const float *ref, size_t n) {
         if (!(d <= m)) m = isnan(d) ? INFINITY : d;
     }
     return m;
+}
+
+int check_run(const char *cmd, char *out, size_t cap) {
+    char full[16384];
+    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+long check_rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+double check_file_rel_error(const char *ref_path, const char *got_path, const char *name) {
+    sd_safetensors *ref = NULL, *got = NULL;
+    double rel = INFINITY;
+    bool opened = sd_st_open(&ref, ref_path) == SD_OK && sd_st_open(&got, got_path) == SD_OK;
+    check_record(opened, __FILE__, __LINE__, "opening %s and %s: %s", ref_path, got_path, sd_last_error());
+    const sd_st_tensor *t = opened ? sd_st_find(ref, name) : NULL;
+    check_record(!opened || t != NULL, __FILE__, __LINE__, "%s has no tensor '%s'", ref_path, name);
+    if (t) {
+        float *a = malloc((size_t)t->numel * sizeof *a), *b = malloc((size_t)t->numel * sizeof *b);
+        bool read = a && b && sd_st_read_f32(ref, name, a, t->ndim, t->shape) == SD_OK &&
+                    sd_st_read_f32(got, name, b, t->ndim, t->shape) == SD_OK;
+        check_record(read, __FILE__, __LINE__, "reading '%s': %s", name, sd_last_error());
+        if (read) rel = check_rel_error(b, a, (size_t)t->numel);
+        free(a);
+        free(b);
+    }
+    sd_st_close(ref);
+    sd_st_close(got);
+    return rel;
 }

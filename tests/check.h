@@ -36,6 +36,15 @@ const char *check_tmpdir(void);
 /* Joins check_tmpdir() and name (static rotating buffer). */
 const char *check_tmp(const char *name);
 
+/* Runs a shell command, capturing its stdout and stderr together into out (at most cap - 1 bytes,
+ * NUL-terminated); returns its exit code, or -1 if it did not exit normally. */
+int check_run(const char *cmd, char *out, size_t cap);
+/* This process's resident memory in kB (VmRSS), -1 if unknown. */
+long check_rss_kb(void);
+/* ||got - ref|| / ||ref|| of the float tensor `name` in two safetensors files; records a failure
+ * and returns +inf when either is missing or the shapes differ. */
+double check_file_rel_error(const char *ref_path, const char *got_path, const char *name);
+
 /* ||a - ref|| / ||ref|| over n floats; +inf if any value is NaN/inf or ref is all zero and a is not. */
 double check_rel_error(const float *a, const float *ref, size_t n);
 double check_max_abs_diff(const float *a, const float *ref, size_t n);

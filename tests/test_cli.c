@@ -3,20 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "base/safetensors.h"
 #include "check.h"
 
-/* Runs a shell command, captures up to cap bytes of stdout, returns the exit code. */
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 int main(void) {
     const char *bin = getenv("SD_BIN"); /* override: test another build of the command */
@@ -24,28 +14,28 @@ int main(void) {
     char cmd[16384], out[65536];
 
     snprintf(cmd, sizeof cmd, "'%s' --version", bin);
-    CHECK(run(cmd, out, sizeof out) == 0, "--version exits 0");
+    CHECK(check_run(cmd, out, sizeof out) == 0, "--version exits 0");
     CHECK(strstr(out, "sdstream " SDSTREAM_VERSION) && strstr(out, "cpu"), "--version prints version and backends: %s", out);
 
     snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s' 'a photo of a cat'", bin, check_ref("models/tiny-sd15"));
-    CHECK(run(cmd, out, sizeof out) == 0, "tokenize exits 0");
+    CHECK(check_run(cmd, out, sizeof out) == 0, "tokenize exits 0");
     CHECK(strncmp(out, "49406 320 1125 539 320 2368 49407 49407", 39) == 0, "tokenize sd15: %.60s", out);
     int count = 0;
     for (char *tok = strtok(out, " \n"); tok; tok = strtok(NULL, " \n")) count++;
     CHECK(count == 77, "77 ids printed, got %d", count);
 
     snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s' 'a photo of a cat'", bin, check_ref("models/tiny-sd21"));
-    CHECK(run(cmd, out, sizeof out) == 0, "tokenize sd21 exits 0");
+    CHECK(check_run(cmd, out, sizeof out) == 0, "tokenize sd21 exits 0");
     CHECK(strncmp(out, "49406 320 1125 539 320 2368 49407 0 0", 37) == 0, "tokenize sd21 pads with 0: %.60s", out);
 
     snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s' --tokenizer '%s' 'a photo of a cat'", bin,
              check_ref("models/tiny-sd15.safetensors"), check_ref("models/tiny-sd15/tokenizer"));
-    CHECK(run(cmd, out, sizeof out) == 0 && strncmp(out, "49406 320 1125", 14) == 0, "tokenize a single file with --tokenizer");
+    CHECK(check_run(cmd, out, sizeof out) == 0 && strncmp(out, "49406 320 1125", 14) == 0, "tokenize a single file with --tokenizer");
 
     const char *result = check_tmp("cli_eval.safetensors");
     snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1", bin,
              check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
-    CHECK(run(cmd, out, sizeof out) == 0, "eval exits 0: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 0, "eval exits 0: %s", out);
     sd_safetensors *st = NULL;
     CHECK_OK(sd_st_open(&st, result));
     if (st) {
@@ -56,12 +46,12 @@ int main(void) {
 
     snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --component text_encoder --input /nonexistent.safetensors --output '%s' 2>&1",
              bin, check_ref("models/tiny-sd15"), result);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent.safetensors"), "missing input names the file: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent.safetensors"), "missing input names the file: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' tokenize --bogus 2>&1", bin);
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"), "unknown option is a usage error: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"), "unknown option is a usage error: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' frobnicate 2>&1", bin);
-    CHECK(run(cmd, out, sizeof out) == 2, "unknown command is a usage error");
+    CHECK(check_run(cmd, out, sizeof out) == 2, "unknown command is a usage error");
     snprintf(cmd, sizeof cmd, "'%s' tokenize 'x' 2>&1", bin);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "--model"), "missing --model is explained: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "--model"), "missing --model is explained: %s", out);
     return check_finish();
 }

@@ -3,27 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "base/safetensors.h"
 #include "check.h"
 
 static void compare(const char *golden, const char *out, const char *tensor, const char *label) {
-    sd_safetensors *ref = NULL, *got = NULL;
-    CHECK_OK(sd_st_open(&ref, golden));
-    CHECK_OK(sd_st_open(&got, out));
-    const sd_st_tensor *t = ref ? sd_st_find(ref, tensor) : NULL;
-    CHECK(t != NULL, "%s: golden has %s", label, tensor);
-    if (t && got) {
-        float *a = malloc((size_t)t->numel * sizeof *a), *b = malloc((size_t)t->numel * sizeof *b);
-        CHECK_OK(sd_st_read_f32(ref, tensor, a, t->ndim, t->shape));
-        CHECK_OK(sd_st_read_f32(got, tensor, b, t->ndim, t->shape));
-        double rel = check_rel_error(b, a, (size_t)t->numel);
-        CHECK(rel < 1e-4, "%s %s: relative error %.3g (limit 1e-4)", label, tensor, rel);
-        printf("%-40s %-12s relative error %.3g\n", label, tensor, rel);
-        free(a);
-        free(b);
-    }
-    sd_st_close(ref);
-    sd_st_close(got);
+    double rel = check_file_rel_error(golden, out, tensor);
+    CHECK(rel < 1e-4, "%s %s: relative error %.3g (limit 1e-4)", label, tensor, rel);
+    printf("%-40s %-12s relative error %.3g\n", label, tensor, rel);
 }
 
 static void run(const char *model_rel, const char *config_rel, unsigned components, const char *component,

@@ -6,23 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
 static char g_bin[4096], g_model[4096], g_taesd[4096];
 
-/* Runs cmd through the shell; captures stderr+stdout into out; returns the exit code. */
-static int run(const char *cmd, char *out, size_t cap) {
-    char full[16384];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static long file_size(const char *path) {
     struct stat st;
@@ -59,12 +47,12 @@ int main(void) {
         snprintf(cmd, sizeof cmd, "'%s' txt2img %s --seed %d --width %d --height %d --output '%s/in%d.png'", g_bin,
                  model_args(), i, sizes[i][0], sizes[i][1], dir, i);
         /* txt2img takes the last --width/--height given */
-        CHECK(run(cmd, out, sizeof out) == 0, "fixture image %d: %s", i, out);
+        CHECK(check_run(cmd, out, sizeof out) == 0, "fixture image %d: %s", i, out);
     }
 
     /* folder -> y4m: 4 frames out (warm-up hidden, flushed), stats printed */
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input '%s' --output '%s'", g_bin, model_args(), dir, y4m);
-    CHECK(run(cmd, out, sizeof out) == 0, "folder -> y4m: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 0, "folder -> y4m: %s", out);
     CHECK(strstr(out, "4 frames in, 4 out") != NULL, "4 frames in and out: %s", out);
     CHECK(strstr(out, "fps") && strstr(out, "denoise") && strstr(out, "decode"), "fps and stage timings printed");
     long header = (long)strlen("YUV4MPEG2 W64 H64 F25:1 Ip A1:1 C420jpeg\n");
@@ -73,7 +61,7 @@ int main(void) {
 
     /* y4m through stdin and stdout, as in the ffmpeg pipe, with JSON statistics */
     snprintf(cmd, sizeof cmd, "cat '%s' | '%s' stream %s --input - --output - --json-stats > '%s'", y4m, g_bin, model_args(), piped);
-    CHECK(run(cmd, out, sizeof out) == 0, "stdin -> stdout: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 0, "stdin -> stdout: %s", out);
     CHECK(strstr(out, "\"frames_out\": 4") && strstr(out, "\"fps\""), "JSON statistics: %s", out);
     CHECK(file_size(piped) == file_size(y4m), "piped output has 4 frames (%ld bytes)", file_size(piped));
 
@@ -82,7 +70,7 @@ int main(void) {
     for (int i = 0; f && i < 3 * 32 * 48 * 3; i++) fputc((i * 31) & 0xff, f);
     if (f) fclose(f);
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input - --size 32x48 --output '%s' < '%s'", g_bin, model_args(), outdir, raw);
-    CHECK(run(cmd, out, sizeof out) == 0, "raw RGB stdin -> folder: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 0, "raw RGB stdin -> folder: %s", out);
     char png[8192];
     snprintf(png, sizeof png, "%s/frame_000002.png", outdir);
     sd_image img = {0};
@@ -96,14 +84,14 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "head -c %ld '%s' > '%s'", header + frame + frame / 2, y4m, cut);
     CHECK(system(cmd) == 0, "truncated fixture");
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input '%s' --output '%s'", g_bin, model_args(), cut, junk);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "truncated"), "a truncated y4m fails and says so: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "truncated"), "a truncated y4m fails and says so: %s", out);
     snprintf(cmd, sizeof cmd, "head -c 5000 '%s' | '%s' stream %s --input - --size 32x48 --output '%s'", raw, g_bin, model_args(), junk);
-    CHECK(run(cmd, out, sizeof out) == 1, "raw frames that do not fill --size fail: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 1, "raw frames that do not fill --size fail: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input '%s' --output '%s' --cfg-type bogus", g_bin, model_args(), y4m, junk);
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "cfg-type"), "unknown cfg type is a usage error: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "cfg-type"), "unknown cfg type is a usage error: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input /nonexistent/in.y4m --output '%s'", g_bin, model_args(), junk);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent/in.y4m"), "missing input names it: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent/in.y4m"), "missing input names it: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' stream %s --input - --size 10 --output '%s' < /dev/null", g_bin, model_args(), junk);
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--size"), "bad --size is a usage error: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--size"), "bad --size is a usage error: %s", out);
     return check_finish();
 }

@@ -71,16 +71,6 @@ static int max_diff(const uint8_t *a, const uint8_t *b) {
     return m;
 }
 
-static long rss_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
-    if (f) fclose(f);
-    return kb;
-}
-
 /* The synchronous reference: the same frames through sd_stream_img2img, then the last frame once
  * more (the flush). Reference output k + 1 is frame k's. */
 static void reference(uint8_t *ref, int n) {
@@ -140,10 +130,10 @@ static void test_slow_live_sink(void) {
     sd_frame_sink si = {sink_write, &snk, 1};
     sd_run_params rp = sd_run_params_default();
     rp.queue_depth = 2;
-    long before = rss_kb();
+    long before = check_rss_kb();
     sd_run_stats st;
     CHECK_OK(sd_stream_run(s, &so, &si, &rp, &st));
-    long after = rss_kb();
+    long after = check_rss_kb();
     printf("sink delay %d ms; slow live sink: in %lld out %lld dropped_out %lld max output queue %d, RSS %ld -> %ld kB\n", snk.delay_ms, (long long)st.frames_in,
            (long long)st.frames_out, (long long)st.dropped_out, st.max_output_queue, before, after);
     printf("denoise %.1f decode %.1f ms\n", st.denoise_ms, st.decode_ms);

@@ -4,27 +4,12 @@
  * single-file checkpoints, through the eval path `sdstream eval --component unet` runs. */
 #include <stdio.h>
 
-#include "base/safetensors.h"
 #include "check.h"
 
 static void compare(const char *golden, const char *out, const char *label, double limit) {
-    sd_safetensors *ref = NULL, *got = NULL;
-    CHECK_OK(sd_st_open(&ref, golden));
-    CHECK_OK(sd_st_open(&got, out));
-    if (ref && got) {
-        const sd_st_tensor *t = sd_st_find(ref, "noise_pred");
-        CHECK(t != NULL, "%s: golden has noise_pred", label);
-        if (t) {
-            static float a[4 * 4 * 24 * 32], b[4 * 4 * 24 * 32];
-            CHECK_OK(sd_st_read_f32(ref, "noise_pred", a, t->ndim, t->shape));
-            CHECK_OK(sd_st_read_f32(got, "noise_pred", b, t->ndim, t->shape));
-            double rel = check_rel_error(b, a, (size_t)t->numel);
-            CHECK(rel < limit, "%s: relative error %.3g (limit %g)", label, rel, limit);
-            printf("%-32s relative error %.3g\n", label, rel);
-        }
-    }
-    sd_st_close(ref);
-    sd_st_close(got);
+    double rel = check_file_rel_error(golden, out, "noise_pred");
+    CHECK(rel < limit, "%s: relative error %.3g (limit %g)", label, rel, limit);
+    printf("%-32s relative error %.3g\n", label, rel);
 }
 
 static void run_model(const char *name, const char *model_rel, const char *config_rel, double limit) {

@@ -44,8 +44,8 @@ def main():
             print('    {"%s", "%s",\n%s},' % (arch, rel, c_string(text)))
     with open(os.path.join(root, "taesd", "config.json"), encoding="utf-8") as f:
         text = f.read()
-    for arch in ARCHS:
-        print('    {"%s", "taesd/config.json",\n%s},' % (arch, c_string(text)))
+    # one TAESD for every architecture (make_model.c looks it up under arch "taesd")
+    print('    {"taesd", "taesd/config.json",\n%s},' % c_string(text))
     print("    {NULL, NULL, NULL},")
     print("};")
 

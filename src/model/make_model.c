@@ -21,6 +21,7 @@
 #include "model/vae.h"
 
 static const char *arch_text(const char *arch, const char *path) {
+    if (strncmp(path, "taesd/", 6) == 0) arch = "taesd"; /* shared by every architecture */
     for (const sd_arch_file *f = sd_arch_files; f->arch; f++)
         if (strcmp(f->arch, arch) == 0 && strcmp(f->path, path) == 0) return f->text;
     return NULL;
@@ -141,6 +142,16 @@ static sd_status record_taesd(const sd_config *json, sd_safetensors *rec) {
     sd_status st = sd_taesd_load(&model, &cfg, rec);
     sd_taesd_free(&model);
     return st;
+}
+
+sd_status sd_make_model_record(const char *component, const sd_config *json, sd_safetensors *rec) {
+    static const struct {
+        const char *name;
+        record_fn record;
+    } recorders[] = {{"text_encoder", record_text}, {"unet", record_unet}, {"vae", record_vae}, {"taesd", record_taesd}};
+    for (size_t i = 0; i < sizeof recorders / sizeof recorders[0]; i++)
+        if (strcmp(component, recorders[i].name) == 0) return recorders[i].record(json, rec);
+    return sd_fail(SD_ERR_ARG, "make-model: unknown component '%s'", component);
 }
 
 static sd_status make_component(const char *arch, const char *dir, const char *config_rel, const char *weights_rel,

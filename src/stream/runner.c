@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/image.h"
 #include "stream/frame_queue.h"
+#include "base/clock.h"
 #include "stream/stream_internal.h"
 
 typedef struct runner {
@@ -47,12 +47,6 @@ typedef struct runner {
     atomic_llong frames_in, frames_out, skipped;
     double preprocess_ms, denoise_ms, decode_ms, postprocess_ms;
 } runner;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 sd_run_params sd_run_params_default(void) {
     sd_run_params p;
@@ -99,12 +93,12 @@ static void *input_main(void *arg) {
             }
             break;
         }
-        double t0 = now_ms();
+        double t0 = sd_now_ms();
         for (int f = 0; f < r->fb; f++) {
             sd_image img = {r->s->p.width, r->s->p.height, r->in_rgb[slot] + (size_t)f * r->frame_bytes};
             sd_image_to_chw(r->in_chw[slot] + (size_t)f * (r->image_floats / (size_t)r->fb), &img);
         }
-        r->preprocess_ms += now_ms() - t0;
+        r->preprocess_ms += sd_now_ms() - t0;
         atomic_fetch_add(&r->frames_in, r->fb);
         sd_frame_queue_publish(&r->in_q, slot);
     }
@@ -122,9 +116,9 @@ static void *output_main(void *arg) {
             memcpy(r->out_rgb, r->last_rgb, (size_t)r->fb * r->frame_bytes);
             atomic_fetch_add(&r->skipped, r->fb);
         } else if (!r->out_skipped[slot]) {
-            double t0 = now_ms();
+            double t0 = sd_now_ms();
             sd_status st = sd_stream_decode(r->s, r->decode_be, &r->decode_arena, r->out_x0[slot], r->out_chw);
-            double t1 = now_ms();
+            double t1 = sd_now_ms();
             if (st != SD_OK) {
                 sd_frame_queue_release(&r->out_q, slot);
                 fail(r, st, sd_last_error());
@@ -137,7 +131,7 @@ static void *output_main(void *arg) {
             memcpy(r->last_rgb, r->out_rgb, (size_t)r->fb * r->frame_bytes);
             r->has_last = true;
             r->decode_ms += t1 - t0;
-            r->postprocess_ms += now_ms() - t1;
+            r->postprocess_ms += sd_now_ms() - t1;
         } else {
             write = false; /* nothing decoded yet to repeat */
         }
@@ -161,10 +155,10 @@ static void *output_main(void *arg) {
 static bool denoise(runner *r, const float *chw, int64_t index) {
     int slot = sd_frame_queue_acquire(&r->out_q);
     if (slot < 0) return false;
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     int skipped = 0;
     sd_status st = sd_stream_denoise_img2img(r->s, chw, r->out_x0[slot], &skipped);
-    r->denoise_ms += now_ms() - t0;
+    r->denoise_ms += sd_now_ms() - t0;
     if (st != SD_OK) {
         sd_frame_queue_release(&r->out_q, slot);
         fail(r, st, sd_last_error());
@@ -230,7 +224,7 @@ sd_status sd_stream_run(sd_stream *s, const sd_frame_source *source, const sd_fr
     sd_frame_queue_init(&r->in_q, r->p.queue_depth + 1, source->live);
     sd_frame_queue_init(&r->out_q, r->p.queue_depth + 1, sink->live);
     sd_status st = reserve(r);
-    double t_start = now_ms();
+    double t_start = sd_now_ms();
     pthread_t in_thread, out_thread;
     bool in_started = false, out_started = false;
     if (st == SD_OK) {
@@ -270,7 +264,7 @@ sd_status sd_stream_run(sd_stream *s, const sd_frame_source *source, const sd_fr
         stats->dropped_in = r->in_q.drops * r->fb;
         stats->dropped_out = r->out_q.drops * r->fb;
         stats->skipped = atomic_load(&r->skipped);
-        stats->seconds = (now_ms() - t_start) / 1e3;
+        stats->seconds = (sd_now_ms() - t_start) / 1e3;
         stats->fps = stats->seconds > 0 ? (double)stats->frames_out / stats->seconds : 0.0;
         double n_in = stats->frames_in > 0 ? (double)stats->frames_in : 1.0, n_out = stats->frames_out > 0 ? (double)stats->frames_out : 1.0;
         stats->preprocess_ms = r->preprocess_ms / n_in;

@@ -5,18 +5,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/image.h"
+#include "base/clock.h"
 #include "stream/stream_internal.h"
 
 enum { SD_STREAM_MAX_SIDE = 4096, SD_STREAM_MAX_FB = 8 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 sd_stream_params sd_stream_params_default(void) {
     sd_stream_params p;
@@ -312,9 +306,9 @@ static sd_status run_img2img(sd_stream *s, const float *images, float *out, int 
         memcpy(out, s->last_output, bytes);
         return SD_OK;
     }
-    double t0 = now_ms(), f0 = s->model->backend->flops;
+    double t0 = sd_now_ms(), f0 = s->model->backend->flops;
     SD_TRY(sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out));
-    s->timings.decode_ms = now_ms() - t0;
+    s->timings.decode_ms = sd_now_ms() - t0;
     s->timings.decode_gflop = (s->model->backend->flops - f0) * 1e-9;
     memcpy(s->last_output, out, bytes);
     return SD_OK;
@@ -322,26 +316,26 @@ static sd_status run_img2img(sd_stream *s, const float *images, float *out, int 
 
 static sd_status run_txt2img(sd_stream *s, float *out) {
     SD_TRY(sd_stream_denoise_txt2img(s, s->host_x0));
-    double t0 = now_ms(), f0 = s->model->backend->flops;
+    double t0 = sd_now_ms(), f0 = s->model->backend->flops;
     sd_status st = sd_stream_decode(s, s->model->backend, &s->frame_arena, s->host_x0, out);
-    s->timings.decode_ms = now_ms() - t0;
+    s->timings.decode_ms = sd_now_ms() - t0;
     s->timings.decode_gflop = (s->model->backend->flops - f0) * 1e-9;
     return st;
 }
 
 sd_status sd_stream_img2img_f32(sd_stream *s, const float *images, float *out, int *skipped) {
     SD_CHECK_ARG(s && images && out, "sd_stream_img2img_f32: stream, images and out are required");
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     sd_status st = run_img2img(s, images, out, skipped);
-    s->timings.total_ms = now_ms() - t0;
+    s->timings.total_ms = sd_now_ms() - t0;
     return st;
 }
 
 sd_status sd_stream_txt2img_f32(sd_stream *s, float *out) {
     SD_CHECK_ARG(s && out, "sd_stream_txt2img_f32: stream and out are required");
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     sd_status st = run_txt2img(s, out);
-    s->timings.total_ms = now_ms() - t0;
+    s->timings.total_ms = sd_now_ms() - t0;
     return st;
 }
 
@@ -363,14 +357,14 @@ static void chw_to_frames(sd_stream *s, uint8_t *frames, const float *src, int c
 
 sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, int *skipped) {
     SD_CHECK_ARG(s && frames && out, "sd_stream_img2img: stream, frames and out are required");
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     float *in = s->host_images, *res = s->host_out;
     frames_to_chw(s, in, frames);
-    double t1 = now_ms();
+    double t1 = sd_now_ms();
     SD_TRY(run_img2img(s, in, res, skipped));
-    double t2 = now_ms();
+    double t2 = sd_now_ms();
     chw_to_frames(s, out, res, s->fb);
-    double t3 = now_ms();
+    double t3 = sd_now_ms();
     s->timings.preprocess_ms = t1 - t0;
     s->timings.postprocess_ms = t3 - t2;
     s->timings.total_ms = t3 - t0;
@@ -379,13 +373,13 @@ sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, i
 
 sd_status sd_stream_txt2img(sd_stream *s, uint8_t *out) {
     SD_CHECK_ARG(s && out, "sd_stream_txt2img: stream and out are required");
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     float *res = s->host_out;
     SD_TRY(run_txt2img(s, res));
-    double t1 = now_ms();
+    double t1 = sd_now_ms();
     chw_to_frames(s, out, res, s->fb);
     s->timings.preprocess_ms = 0.0;
-    s->timings.postprocess_ms = now_ms() - t1;
-    s->timings.total_ms = now_ms() - t0;
+    s->timings.postprocess_ms = sd_now_ms() - t1;
+    s->timings.total_ms = sd_now_ms() - t0;
     return SD_OK;
 }

@@ -5,15 +5,9 @@
  * batch is treated as frame_buffer_size independent slots, every shift moving whole slots.
  * Batch rows are step-major: row s * fb + f is step s of frame slot f. */
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "stream/stream_internal.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static sd_tensor latents(sd_stream *s, int64_t rows) {
     return sd_arena_tensor(&s->frame_arena, SD_DTYPE_F32, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
@@ -58,9 +52,9 @@ static void unet_step(sd_stream *s, sd_tensor *denoised, sd_tensor *pred, const 
     sd_tensor body = rows(&in, extra, R);
     copy(s, &body, x);
     sd_tensor emb = rows(&s->prompt_embeds, 0, extra + R);
-    double t0 = now_ms(), f0 = be->flops;
+    double t0 = sd_now_ms(), f0 = be->flops;
     sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &out, &in, t, &emb);
-    s->timings.unet_ms += now_ms() - t0;
+    s->timings.unet_ms += sd_now_ms() - t0;
     s->timings.unet_gflop += (be->flops - f0) * 1e-9;
     s->timings.unet_batch = (int)(extra + R);
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
@@ -167,7 +161,7 @@ static void predict_x0(sd_stream *s, sd_tensor *x0, const sd_tensor *x_t) {
 static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *images) {
     sd_model *m = s->model;
     sd_backend *be = m->backend;
-    double t0 = now_ms(), f0 = be->flops;
+    double t0 = sd_now_ms(), f0 = be->flops;
     sd_status st;
     if (s->use_taesd) {
         st = sd_taesd_encode(&m->taesd, be, &s->frame_arena, latent, images);
@@ -182,7 +176,7 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
     }
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
     sd_op_scale(be, latent, latent, s->vae_scale, 0.0f);
-    s->timings.encode_ms = now_ms() - t0;
+    s->timings.encode_ms = sd_now_ms() - t0;
     s->timings.encode_gflop = (be->flops - f0) * 1e-9;
 }
 
@@ -258,9 +252,9 @@ sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
         sd_tensor eps = latents(s, s->fb), emb = rows(&s->prompt_embeds, 0, s->fb);
         float t[SD_STREAM_MAX_ROWS];
         for (int f = 0; f < s->fb; f++) t[f] = s->timestep[0];
-        double t0 = now_ms(), f0 = be->flops;
+        double t0 = sd_now_ms(), f0 = be->flops;
         sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &eps, &x_t, t, &emb);
-        s->timings.unet_ms = now_ms() - t0;
+        s->timings.unet_ms = sd_now_ms() - t0;
         s->timings.unet_gflop = (be->flops - f0) * 1e-9;
         if (st != SD_OK) return st;
         sd_op_axpby(be, &x0, 1.0f / s->alpha[0], &x_t, -s->beta[0] / s->alpha[0], &eps);

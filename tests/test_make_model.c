@@ -1,0 +1,61 @@
+/* test_make_model.c — make-model's tensor lists are what real files hold: the loaders, run over a
+ * recorder with the tiny models' configs, must ask for exactly the tensors (names and shapes) of
+ * the tiny models' real files, so a made model loads by the same code as a downloaded one. A
+ * file tensor nobody asks for is allowed only when loaders ignore it (position_ids). */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/safetensors.h"
+#include "check.h"
+#include "model/make_model.h"
+
+static void check_component(const char *component, const char *config_rel, const char *weights_rel) {
+    sd_config cfg;
+    CHECK_OK(sd_config_load(&cfg, check_ref(config_rel)));
+    sd_safetensors *rec = NULL, *file = NULL;
+    CHECK_OK(sd_st_open_recorder(&rec, "recorder"));
+    CHECK_OK(sd_make_model_record(component, &cfg, rec));
+    CHECK_OK(sd_st_open(&file, check_ref(weights_rel)));
+    if (!rec || !file) return;
+    int missing = 0, wrong = 0, unasked = 0;
+    for (int i = 0; i < rec->n_records; i++) {
+        const sd_st_tensor *r = &rec->records[i], *t = sd_st_find(file, r->name);
+        if (!t) {
+            if (missing++ < 3) CHECK(false, "%s: recorded '%s' is not in %s", component, r->name, weights_rel);
+            continue;
+        }
+        /* 1x1 convolutions are recorded as [C, C] (they run as linear layers) */
+        bool same = t->numel == r->numel && t->shape[0] == r->shape[0];
+        if (!same && wrong++ < 3) CHECK(false, "%s: '%s' shape differs from the file's", component, r->name);
+    }
+    for (int i = 0; i < file->n_tensors; i++) {
+        bool asked = false;
+        for (int j = 0; j < rec->n_records && !asked; j++) asked = strcmp(rec->records[j].name, file->tensors[i].name) == 0;
+        if (!asked && !strstr(file->tensors[i].name, "position_ids") && unasked++ < 3)
+            CHECK(false, "%s: file tensor '%s' is never loaded", component, file->tensors[i].name);
+    }
+    CHECK(missing == 0 && wrong == 0 && unasked == 0, "%s: %d tensors recorded, %d in the file; %d missing, %d wrong, %d unasked",
+          component, rec->n_records, file->n_tensors, missing, wrong, unasked);
+    printf("%-12s %d tensors, all matching the real file\n", component, rec->n_records);
+    sd_st_close(rec);
+    sd_st_close(file);
+    sd_config_free(&cfg);
+}
+
+int main(void) {
+    check_component("text_encoder", "models/tiny-sd15/text_encoder/config.json", "models/tiny-sd15/text_encoder/model.safetensors");
+    check_component("unet", "models/tiny-sd15/unet/config.json", "models/tiny-sd15/unet/diffusion_pytorch_model.safetensors");
+    check_component("unet", "models/tiny-sd21/unet/config.json", "models/tiny-sd21/unet/diffusion_pytorch_model.safetensors");
+    check_component("vae", "models/tiny-sd15/vae/config.json", "models/tiny-sd15/vae/diffusion_pytorch_model.safetensors");
+    check_component("taesd", "models/taesd/config.json", "models/taesd/diffusion_pytorch_model.safetensors");
+    sd_safetensors *rec = NULL;
+    sd_config cfg;
+    CHECK_OK(sd_config_parse(&cfg, "{}", 2, "empty.json"));
+    CHECK_OK(sd_st_open_recorder(&rec, "recorder"));
+    CHECK(sd_make_model_record("bogus", &cfg, rec) == SD_ERR_ARG, "unknown component refused");
+    CHECK(sd_make_random_model("sdxl", check_tmp("mm"), NULL, NULL, 0) == SD_ERR_UNSUPPORTED, "unknown arch refused: %s",
+          sd_last_error());
+    sd_st_close(rec);
+    sd_config_free(&cfg);
+    return check_finish();
+}
