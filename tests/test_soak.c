@@ -1,4 +1,4 @@
-/* test_soak.c — 10,000 frames through the threaded runner at a tiny size (16x16, the tiny SD 1.5 +
+/* test_soak.c — 10,000 frames through the threaded runner at a tiny size (8x8, the tiny SD 1.5 +
  * TAESD), in several runs on one stream, with prompt and guidance changes in between: resident
  * memory is sampled and must not grow after the first run, and the process must end with the file
  * descriptors and threads it started with (no leak per run or per frame). */
@@ -9,7 +9,7 @@
 
 #include "check.h"
 
-enum { W = 16, H = 16, FRAME = W * H * 3, TOTAL = 10000, RUNS = 10 };
+enum { W = 8, H = 8, FRAME = W * H * 3, TOTAL = 10000, RUNS = 10 };
 
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
