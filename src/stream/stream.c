@@ -101,8 +101,10 @@ static sd_tensor latents(sd_stream *s, sd_arena *a, int64_t rows) {
     return sd_arena_tensor(a, SD_DTYPE_F32, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
 }
 
+/* Zeros from the host: the state tensors start as uninitialised memory, and scaling by 0 would
+ * keep any NaN there (0 * NaN = NaN), making two identical streams differ. */
 static void zero_tensor(sd_stream *s, sd_tensor *t) {
-    if (t->data) sd_op_scale(s->model->backend, t, t, 0.0f, 0.0f);
+    if (t->data) sd_backend_upload(s->model->backend, t, s->host_zeros);
 }
 
 static sd_status reset_noise(sd_stream *s) {
@@ -157,7 +159,9 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
         s->last_output = malloc(frame_floats * sizeof(float));
         s->host_x0 = malloc(latent_floats * sizeof(float));
         s->host_noise = malloc(latent_floats * sizeof(float));
-        if (!s->host_images || !s->host_out || !s->last_output || !s->host_x0 || !s->host_noise)
+        /* as large as the largest state tensor: the latent buffer of (n - 1) x fb rows or the noise */
+        s->host_zeros = calloc((size_t)(s->n_steps > 1 ? s->n_steps : 1) * latent_floats, sizeof(float));
+        if (!s->host_images || !s->host_out || !s->last_output || !s->host_x0 || !s->host_noise || !s->host_zeros)
             st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
         s->filter_on = params->similar_filter_threshold > 0.0f;
         if (st == SD_OK && s->filter_on &&
@@ -194,6 +198,7 @@ void sd_stream_free(sd_stream *s) {
     free(s->last_output);
     free(s->host_x0);
     free(s->host_noise);
+    free(s->host_zeros);
     free(s);
 }
 

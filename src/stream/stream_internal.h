@@ -52,6 +52,7 @@ struct sd_stream {
     /* host staging, reserved at creation: [fb, 3, H, W] images in and out, [fb, 4, h, w] latents,
      * and the last output (what a frame the similarity filter skips returns) */
     float *host_images, *host_out, *host_x0, *host_noise, *last_output;
+    float *host_zeros; /* zeros for resetting state tensors */
     bool has_output;
     sd_stream_timings timings;
     atomic_int stop_requested; /* sd_stream_request_stop */
