@@ -1,12 +1,17 @@
 /* test_ops.c — every CPU op against a plain, obviously-correct reference on random inputs of
  * awkward sizes (odd widths, one-row batches, sequences that are not multiples of the tiles),
- * plus the sticky-error behaviour of the op interface. */
+ * plus the sticky-error behaviour of the op interface. The SIMD paths are checked with every
+ * kernel this CPU can run (and the generic C kernel with other panel shapes, which exercises the
+ * GEMM driver as the AVX-512 12x32 kernel would), the thread pool with more threads than cores. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 #include "base/rng.h"
+#include "base/threads.h"
 #include "check.h"
 
 static sd_rng g_rng;
@@ -156,14 +161,225 @@ static void test_norm_and_elementwise(sd_backend *be) {
     free(x), free(g), free(b), free(y), free(r);
 }
 
-int main(void) {
-    sd_rng_seed(&g_rng, 99);
-    sd_backend *be = NULL;
-    CHECK_OK(sd_backend_create(&be, SD_BACKEND_CPU, 0));
-    if (!be) return check_finish();
+/* ---- thread pool ---- */
+
+typedef struct pool_ctx {
+    sd_pool *pool;
+    atomic_llong sum;
+    atomic_int calls;
+} pool_ctx;
+
+static void pool_inner(void *ctx, int64_t begin, int64_t end, int thread) {
+    pool_ctx *c = ctx;
+    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&c->sum, i);
+}
+
+static void pool_outer(void *ctx, int64_t begin, int64_t end, int thread) {
+    pool_ctx *c = ctx;
+    atomic_fetch_add(&c->calls, 1);
+    if (begin == 0) sd_pool_for(c->pool, 100, 7, pool_inner, c); /* nested: runs serially */
+    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&c->sum, i);
+}
+
+static void test_pool(void) {
+    for (int threads = 1; threads <= 5; threads += 2) {
+        sd_pool *pool = NULL;
+        CHECK_OK(sd_pool_create(&pool, threads));
+        if (!pool) continue;
+        for (int rep = 0; rep < 200; rep++) { /* back-to-back jobs: the wake/finish handshake */
+            pool_ctx c = {pool, 0, 0};
+            int64_t n = 1 + rep * 37 % 1000, grain = 1 + rep % 13;
+            sd_pool_for(pool, n, grain, pool_outer, &c);
+            CHECK(atomic_load(&c.sum) == n * (n - 1) / 2 + 4950 && atomic_load(&c.calls) == (n + grain - 1) / grain,
+                  "pool %d threads, n %lld grain %lld: sum %lld", threads, (long long)n, (long long)grain,
+                  (long long)atomic_load(&c.sum));
+        }
+        sd_pool_free(pool);
+    }
+}
+
+/* ---- GEMM driver and kernels ---- */
+
+static void test_gemm_kernels(sd_backend *be) {
+    const sd_gemm_kernel *ks[8];
+    int nk = sd_gemm_kernels(ks, 4);
+    static const int shapes[][2] = {{4, 8}, {5, 24}, {12, 32}, {6, 16}};
+    static const int64_t dims[][3] = {{1, 1, 1}, {7, 13, 5}, {37, 100, 300}, {150, 1030, 17}, {13, 33, 513}};
+    sd_pool *pool = NULL;
+    CHECK_OK(sd_pool_create(&pool, 3));
+    for (int ki = 0; ki < nk + 4; ki++) {
+        const sd_gemm_kernel *kern = ki < nk ? ks[ki] : NULL;
+        if (ki >= nk) { /* the generic kernel, with panel shapes like other ISAs' kernels */
+            if (ki == nk + 3) break; /* ks[nk-1] is the generic 6x16 already */
+            kern = sd_gemm_generic_kernel(shapes[ki - nk][0], shapes[ki - nk][1]);
+        }
+        int64_t wsn = sd_gemm_workspace_floats(kern);
+        float *ws[3];
+        for (int t = 0; t < 3; t++) ws[t] = malloc((size_t)wsn * sizeof(float));
+        for (size_t c = 0; c < sizeof dims / sizeof dims[0]; c++) {
+            int64_t m = dims[c][0], n = dims[c][1], k = dims[c][2];
+            float *a = randn_buf(m * k), *b = randn_buf(k * n), *bias = randn_buf(m + n);
+            float *y = randn_buf(m * n), *r = malloc((size_t)(m * n) * sizeof *r);
+            bool a_trans = c % 2, b_trans = (c / 2) % 2, acc = c == 3;
+            sd_gemm_bias bk = c % 3 == 0 ? SD_GEMM_BIAS_NONE : c % 3 == 1 ? SD_GEMM_BIAS_ROW : SD_GEMM_BIAS_COL;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double s = acc ? y[i * n + j] : 0.0;
+                    for (int64_t t = 0; t < k; t++)
+                        s += (double)(a_trans ? a[t * m + i] : a[i * k + t]) * (b_trans ? b[j * k + t] : b[t * n + j]);
+                    s += bk == SD_GEMM_BIAS_ROW ? bias[i] : bk == SD_GEMM_BIAS_COL ? bias[j] : 0.0;
+                    r[i * n + j] = (float)s;
+                }
+            sd_gemm_args g = {.m = m, .n = n, .k = k, .c = y, .ldc = n, .bias = bias, .bias_kind = bk, .accumulate = acc};
+            g.a = a_trans ? (sd_gemm_operand){.p = a, .rs = 1, .cs = m} : (sd_gemm_operand){.p = a, .rs = k, .cs = 1};
+            g.b = b_trans ? (sd_gemm_operand){.p = b, .rs = 1, .cs = k} : (sd_gemm_operand){.p = b, .rs = n, .cs = 1};
+            sd_gemm_run(pool, kern, ws, &g);
+            double rel = check_rel_error(y, r, (size_t)(m * n));
+            CHECK(rel < 1e-5, "gemm %s %lldx%lldx%lld%s%s%s: rel %.3g", kern->name, (long long)m, (long long)n,
+                  (long long)k, a_trans ? " A^T" : "", b_trans ? " B^T" : "", acc ? " acc" : "", rel);
+            free(a), free(b), free(bias), free(y), free(r);
+        }
+        for (int t = 0; t < 3; t++) free(ws[t]);
+    }
+    sd_pool_free(pool);
+    sd_gemm_generic_kernel(6, 16);
+}
+
+static void ref_conv(float *y, const float *x, const float *w, const float *b, int64_t n, int64_t ci, int64_t h,
+                     int64_t wd, int64_t co, int64_t k, int s, int p, int64_t ho, int64_t wo) {
+    for (int64_t bi = 0; bi < n; bi++)
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t oy = 0; oy < ho; oy++)
+                for (int64_t ox = 0; ox < wo; ox++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int64_t c = 0; c < ci; c++)
+                        for (int64_t ky = 0; ky < k; ky++)
+                            for (int64_t kx = 0; kx < k; kx++) {
+                                int64_t iy = oy * s - p + ky, ix = ox * s - p + kx;
+                                if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+                                    acc += (double)x[((bi * ci + c) * h + iy) * wd + ix] * w[((o * ci + c) * k + ky) * k + kx];
+                            }
+                    y[((bi * co + o) * ho + oy) * wo + ox] = (float)acc;
+                }
+}
+
+static void test_conv(sd_backend *be) {
+    static const struct {
+        int64_t n, ci, co, h, w, k;
+        int s, p;
+    } cases[] = {
+        {1, 3, 5, 7, 9, 3, 1, 1},   {2, 4, 6, 17, 33, 3, 2, 1}, {3, 5, 7, 8, 8, 1, 1, 0},  {1, 3, 2, 5, 6, 3, 1, 0},
+        {1, 20, 37, 19, 21, 3, 1, 1}, {8, 2, 3, 4, 20, 3, 1, 1}, {1, 7, 9, 12, 12, 4, 2, 1}, {1, 33, 17, 6, 40, 1, 1, 0},
+        {2, 2, 3, 3, 1, 3, 1, 2},   {1, 3, 4, 9, 11, 5, 1, 2}, /* padding wider than a row */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t n = cases[c].n, ci = cases[c].ci, co = cases[c].co, h = cases[c].h, w = cases[c].w, k = cases[c].k;
+        int s = cases[c].s, p = cases[c].p;
+        int64_t ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+        float *x = randn_buf(n * ci * h * w), *wt = randn_buf(co * ci * k * k), *b = randn_buf(co);
+        float *y = calloc((size_t)(n * co * ho * wo), sizeof *y), *r = calloc((size_t)(n * co * ho * wo), sizeof *r);
+        sd_tensor tx = sd_tensor_4d(x, SD_DTYPE_F32, n, ci, h, w), tw = sd_tensor_4d(wt, SD_DTYPE_F32, co, ci, k, k);
+        sd_tensor tb = sd_tensor_make(b, SD_DTYPE_F32, 1, (int64_t[]){co}), ty = sd_tensor_4d(y, SD_DTYPE_F32, n, co, ho, wo);
+        sd_op_conv2d(be, &ty, &tx, &tw, c % 2 ? NULL : &tb, s, p);
+        ref_conv(r, x, wt, c % 2 ? NULL : b, n, ci, h, w, co, k, s, p, ho, wo);
+        double rel = check_rel_error(y, r, (size_t)(n * co * ho * wo));
+        CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "conv case %zu (%s): rel %.3g", c, sd_cpu(be)->gemm->name, rel);
+        free(x), free(wt), free(b), free(y), free(r);
+    }
+}
+
+/* group norm (+SiLU), GEGLU, upsample, broadcast add, transposes against plain loops */
+static void test_image_ops(sd_backend *be) {
+    /* the last two are large enough (> 16K floats per chunk) to run on several threads */
+    static const int64_t shapes[][4] = {{1, 6, 5, 7}, {2, 64, 9, 9}, {8, 12, 3, 1}, {1, 32, 33, 17}, {2, 64, 40, 33}, {3, 96, 23, 29}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int64_t n = shapes[c][0], ch = shapes[c][1], h = shapes[c][2], w = shapes[c][3], numel = n * ch * h * w;
+        int groups = ch % 32 == 0 ? 32 : ch / 3 > 0 ? 3 : 1;
+        float *x = randn_buf(numel), *g = randn_buf(ch), *b = randn_buf(ch);
+        for (int64_t i = 0; i < numel; i++) x[i] = x[i] * 3.0f + 5.0f; /* a mean far from 0 */
+        float *y = malloc((size_t)(4 * numel) * sizeof *y), *r = malloc((size_t)(4 * numel) * sizeof *r);
+        sd_tensor tx = sd_tensor_4d(x, SD_DTYPE_F32, n, ch, h, w), ty = sd_tensor_4d(y, SD_DTYPE_F32, n, ch, h, w);
+        sd_tensor tg = sd_tensor_make(g, SD_DTYPE_F32, 1, (int64_t[]){ch}), tb = sd_tensor_make(b, SD_DTYPE_F32, 1, (int64_t[]){ch});
+        for (int silu = 0; silu < 2; silu++) {
+            sd_op_group_norm(be, &ty, &tx, &tg, &tb, groups, 1e-5f, silu);
+            int64_t cpg = ch / groups, sp = h * w;
+            for (int64_t bi = 0; bi < n; bi++)
+                for (int gi = 0; gi < groups; gi++) {
+                    const float *xg = x + (bi * ch + gi * cpg) * sp;
+                    double mean = 0, var = 0;
+                    for (int64_t i = 0; i < cpg * sp; i++) mean += xg[i];
+                    mean /= (double)(cpg * sp);
+                    for (int64_t i = 0; i < cpg * sp; i++) var += (xg[i] - mean) * (xg[i] - mean);
+                    var /= (double)(cpg * sp);
+                    for (int64_t i = 0; i < cpg * sp; i++) {
+                        int64_t cc = gi * cpg + i / sp;
+                        double v = (xg[i] - mean) / sqrt(var + 1e-5) * g[cc] + b[cc];
+                        r[(bi * ch + gi * cpg) * sp + i] = (float)(silu ? v / (1 + exp(-v)) : v);
+                    }
+                }
+            double rel = check_rel_error(y, r, (size_t)numel);
+            CHECK(rel < 1e-5, "group_norm%s case %zu (%s): rel %.3g", silu ? "+silu" : "", c, sd_cpu(be)->vec->name, rel);
+        }
+        sd_tensor tu = sd_tensor_4d(y, SD_DTYPE_F32, n, ch, 2 * h, 2 * w);
+        sd_op_upsample_nearest2x(be, &tu, &tx);
+        for (int64_t p = 0; p < n * ch; p++)
+            for (int64_t i = 0; i < 2 * h; i++)
+                for (int64_t j = 0; j < 2 * w; j++) r[(p * 2 * h + i) * 2 * w + j] = x[(p * h + i / 2) * w + j / 2];
+        CHECK(check_max_abs_diff(y, r, (size_t)(4 * numel)) == 0.0, "upsample2x case %zu", c);
+        sd_op_add_broadcast(be, &ty, &tx, &tg);
+        for (int64_t i = 0; i < numel; i++) r[i] = x[i] + g[(i / (h * w)) % ch];
+        CHECK(check_max_abs_diff(y, r, (size_t)numel) == 0.0, "add_broadcast case %zu", c);
+        sd_tensor ts = sd_tensor_3d(y, SD_DTYPE_F32, n, h * w, ch), tback = sd_tensor_4d(y + numel, SD_DTYPE_F32, n, ch, h, w);
+        sd_op_transpose_hw_c(be, &ts, &tx, true);
+        for (int64_t bi = 0; bi < n; bi++)
+            for (int64_t cc = 0; cc < ch; cc++)
+                for (int64_t i = 0; i < h * w; i++) r[(bi * h * w + i) * ch + cc] = x[(bi * ch + cc) * h * w + i];
+        CHECK(check_max_abs_diff(y, r, (size_t)numel) == 0.0, "transpose to channels-last case %zu", c);
+        sd_op_transpose_hw_c(be, &tback, &ts, false);
+        CHECK(check_max_abs_diff(y + numel, x, (size_t)numel) == 0.0, "transpose back case %zu", c);
+        /* GEGLU on rows of 2F = ch * w */
+        int64_t rows = n * h, f = ch * w / 2 > 0 ? ch * w / 2 : 1;
+        sd_tensor gin = sd_tensor_2d(x, SD_DTYPE_F32, rows, 2 * f), gout = sd_tensor_2d(y, SD_DTYPE_F32, rows, f);
+        sd_op_geglu(be, &gout, &gin);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < f; j++) {
+                double hv = x[i * 2 * f + j], gate = x[i * 2 * f + f + j];
+                r[i * f + j] = (float)(hv * 0.5 * gate * (1 + erf(gate / sqrt(2.0))));
+            }
+        CHECK(check_rel_error(y, r, (size_t)(rows * f)) < 1e-5, "geglu case %zu: rel %.3g", c,
+              check_rel_error(y, r, (size_t)(rows * f)));
+        CHECK(sd_backend_status(be) == SD_OK, "image ops case %zu ran", c);
+        free(x), free(g), free(b), free(y), free(r);
+    }
+}
+
+/* Runs the kernel-dependent tests with the given GEMM kernel and row-kernel table. */
+static void test_with_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec) {
+    sd_cpu_backend_set_kernels(be, gemm, vec);
     test_linear(be);
     test_attention(be);
+    test_conv(be);
+    test_image_ops(be);
     test_norm_and_elementwise(be);
+}
+
+int main(void) {
+    sd_rng_seed(&g_rng, 99);
+    test_pool();
+    sd_backend *be = NULL;
+    CHECK_OK(sd_backend_create(&be, SD_BACKEND_CPU, 3)); /* more threads than this machine's cores */
+    if (!be) return check_finish();
+    test_gemm_kernels(be);
+    const sd_gemm_kernel *best = sd_cpu(be)->gemm;
+    const sd_cpu_vec *vec = sd_cpu(be)->vec;
+    test_with_kernels(be, best, vec);
+    test_with_kernels(be, sd_gemm_generic_kernel(4, 8), sd_cpu_vec_scalar());
+    test_with_kernels(be, sd_gemm_generic_kernel(12, 32), vec);
+    test_with_kernels(be, sd_gemm_generic_kernel(6, 16), sd_cpu_vec_scalar());
     sd_backend_free(be);
+    sd_backend *one = NULL;
+    CHECK_OK(sd_backend_create(&one, SD_BACKEND_CPU, 1));
+    if (one) test_with_kernels(one, NULL, NULL);
+    sd_backend_free(one);
     return check_finish();
 }

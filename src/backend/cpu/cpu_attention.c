@@ -1,58 +1,97 @@
-/* cpu_attention.c — multi-head attention computed in tiles with an online softmax
- * (flash-attention style): a [QB x KB] score tile at a time, never the full [Tq x Tk] matrix, so
- * memory stays constant at 4096-token UNet attention. Tiles go through BLAS sgemm with the head's
- * column stride, so no head is ever copied out. */
-#include <cblas.h>
+/* cpu_attention.c — multi-head attention, flash style, on the thread pool: one task per
+ * (batch, head, tile of QB queries); keys in blocks of KB with an online softmax, so memory stays
+ * constant (never a [Tq x Tk] score matrix; 4096-token UNet attention needs ~100 KB per thread).
+ *
+ * Everything is computed transposed, which keeps the softmax vectorised across queries and the
+ * scores already in the GEMM's packed layout:
+ *   S^T [keys x queries] = (scale K) [keys x D] . Q^T [D x queries]   written as NR-query panels
+ *   O^T [D x queries]   += V^T [D x keys] . P^T [keys x queries]       P^T = exp(S^T - max) in place
+ * The micro-kernel writes S^T with ldc = NR straight into "packed B" panels ([panel][key][NR]);
+ * the softmax walks each key row as a vector of NR queries (no horizontal reductions); the same
+ * panels are then B of the second product. K (scaled) and V^T are packed once per call for all
+ * heads (shared by every query tile), Q^T once per task. */
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
 
-enum { QB = 64, KB = 256, MAX_HEAD_DIM = 256 };
+enum { QB = 64, KB = 240 /* multiple of MR = 6, 12 */, MAX_HEAD_DIM = 256 };
 
-/* One query tile of one head against all keys. q/k/v/o point at the head's first column. */
-static void attend_tile(float *o, const float *q, const float *k, const float *v, int64_t ld, int64_t nq,
-                        int64_t tk, int64_t d, float scale, bool causal, int64_t q_start) {
-    float scores[QB * KB];
-    float acc[QB * MAX_HEAD_DIM];
-    float row_max[QB], row_sum[QB];
-    for (int64_t i = 0; i < nq; i++) {
-        row_max[i] = -INFINITY;
-        row_sum[i] = 0.0f;
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+typedef struct attn_job {
+    const sd_gemm_kernel *kern;
+    const sd_cpu_vec *vec;
+    const float *q, *k, *v;
+    float *out;
+    int64_t batch, tq, tk, c, d, heads, q_tiles;
+    int64_t tk_pad, d_pad, qb_pad, head_pack; /* floats of packed K + V^T per head */
+    float *packed;                            /* [batch * heads][K: tk_pad x d | V^T: d_pad x tk] */
+    float scale;
+    bool causal;
+    float *const *ws;
+} attn_job;
+
+/* Packs K (scaled, MR-key panels) and V^T (MR-dim panels) of heads [begin, end). */
+static void pack_kv(void *ctx, int64_t begin, int64_t end, int thread) {
+    attn_job *j = ctx;
+    int mr = j->kern->mr;
+    for (int64_t bh = begin; bh < end; bh++) {
+        int64_t b = bh / j->heads, h = bh % j->heads;
+        float *kp = j->packed + bh * j->head_pack, *vp = kp + j->tk_pad * j->d;
+        sd_gemm_operand ko = {.p = j->k + b * j->tk * j->c + h * j->d, .rs = j->c, .cs = 1};
+        sd_gemm_pack_a(&ko, kp, 0, j->tk, 0, j->d, mr);
+        for (int64_t i = 0; i < j->tk_pad * j->d; i++) kp[i] *= j->scale;
+        sd_gemm_operand vo = {.p = j->v + b * j->tk * j->c + h * j->d, .rs = 1, .cs = j->c};
+        sd_gemm_pack_a(&vo, vp, 0, j->d, 0, j->tk, mr);
     }
-    memset(acc, 0, (size_t)(nq * d) * sizeof(float));
-    int64_t k_end = causal ? (q_start + nq < tk ? q_start + nq : tk) : tk;
-    for (int64_t k0 = 0; k0 < k_end; k0 += KB) {
-        int64_t nk = k_end - k0 < KB ? k_end - k0 : KB;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nq, (blasint)nk, (blasint)d, scale, q,
-                    (blasint)ld, k + k0 * ld, (blasint)ld, 0.0f, scores, (blasint)nk);
-        for (int64_t i = 0; i < nq; i++) {
-            float *s = scores + i * nk;
-            int64_t valid = nk;
-            if (causal) { /* key j is visible to query i when j <= i */
-                int64_t last = q_start + i - k0;
-                valid = last + 1 < nk ? (last + 1 > 0 ? last + 1 : 0) : nk;
+}
+
+static void attend(void *ctx, int64_t begin, int64_t end, int thread) {
+    attn_job *j = ctx;
+    const int mr = j->kern->mr, nr = j->kern->nr;
+    const int64_t d = j->d, qbp = j->qb_pad;
+    float *qp = j->ws[thread];      /* Q^T panels [n_panels][d][nr] */
+    float *s = qp + qbp * d;        /* S^T / P^T panels [n_panels][KB][nr] */
+    float *acc = s + KB * qbp;      /* O^T [d][qbp] */
+    float *m = acc + d * qbp, *l = m + qbp, *corr = l + qbp;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t bh = task / j->q_tiles, q0 = (task % j->q_tiles) * QB;
+        int64_t b = bh / j->heads, h = bh % j->heads;
+        int64_t nq = j->tq - q0 < QB ? j->tq - q0 : QB, n_panels = (nq + nr - 1) / nr;
+        const float *kp = j->packed + bh * j->head_pack, *vp = kp + j->tk_pad * d;
+        sd_gemm_operand qo = {.p = j->q + b * j->tq * j->c + h * d, .rs = 1, .cs = j->c};
+        sd_gemm_pack_b(&qo, qp, 0, d, q0, nq, nr); /* the last panel is zero-padded */
+        for (int64_t i = 0; i < qbp; i++) m[i] = -INFINITY, l[i] = 0.0f;
+        memset(acc, 0, (size_t)(d * qbp) * sizeof(float));
+        int64_t k_end = j->causal ? (q0 + nq < j->tk ? q0 + nq : j->tk) : j->tk;
+        for (int64_t k0 = 0; k0 < k_end; k0 += KB) {
+            int64_t nk = k_end - k0 < KB ? k_end - k0 : KB;
+            for (int64_t p = 0; p < n_panels; p++)
+                for (int64_t ir = 0; ir < nk; ir += mr)
+                    j->kern->run(d, kp + (k0 + ir) * d, qp + p * d * nr, s + p * KB * nr + ir * nr, nr,
+                                 (int)(nk - ir < mr ? nk - ir : mr), nr, false);
+            if (j->causal) /* key k0 + r is hidden from query q0 + col when it comes later */
+                for (int64_t p = 0; p < n_panels; p++)
+                    for (int64_t r = 0; r < nk; r++)
+                        for (int col = 0; col < nr; col++)
+                            if (k0 + r > q0 + p * nr + col) s[p * KB * nr + r * nr + col] = -INFINITY;
+            for (int64_t p = 0; p < n_panels; p++) {
+                j->vec->softmax_panel(s + p * KB * nr, nk, nr, m + p * nr, l + p * nr, corr + p * nr);
+                if (k0 > 0)
+                    for (int64_t dd = 0; dd < d; dd++)
+                        for (int col = 0; col < nr; col++) acc[dd * qbp + p * nr + col] *= corr[p * nr + col];
             }
-            float mx = row_max[i];
-            for (int64_t j = 0; j < valid; j++) mx = s[j] > mx ? s[j] : mx;
-            float correction = (row_max[i] == -INFINITY) ? 0.0f : expf(row_max[i] - mx);
-            float sum = 0.0f;
-            for (int64_t j = 0; j < valid; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            for (int64_t j = valid; j < nk; j++) s[j] = 0.0f;
-            row_sum[i] = row_sum[i] * correction + sum;
-            row_max[i] = mx;
-            if (correction != 1.0f)
-                for (int64_t c = 0; c < d; c++) acc[i * d + c] *= correction;
+            for (int64_t ir = 0; ir < d; ir += mr)
+                for (int64_t p = 0; p < n_panels; p++)
+                    j->kern->run(nk, vp + ir * j->tk + k0 * mr, s + p * KB * nr, acc + ir * qbp + p * nr, qbp,
+                                 (int)(d - ir < mr ? d - ir : mr), nr, true);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)nq, (blasint)d, (blasint)nk, 1.0f, scores,
-                    (blasint)nk, v + k0 * ld, (blasint)ld, 1.0f, acc, (blasint)d);
-    }
-    for (int64_t i = 0; i < nq; i++) {
-        float inv = row_sum[i] > 0.0f ? 1.0f / row_sum[i] : 0.0f;
-        for (int64_t c = 0; c < d; c++) o[i * ld + c] = acc[i * d + c] * inv;
+        float *o = j->out + (b * j->tq + q0) * j->c + h * d;
+        for (int64_t i = 0; i < nq; i++) {
+            float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+            for (int64_t dd = 0; dd < d; dd++) o[i * j->c + dd] = acc[dd * qbp + i] * inv;
+        }
     }
 }
 
@@ -62,23 +101,26 @@ void sd_cpu_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const 
         sd_backend_fail(be, SD_ERR_UNSUPPORTED, "attention: only float32 is supported");
         return;
     }
-    int64_t batch = q->shape[0], tq = q->shape[1], tk = k->shape[1], c = q->shape[2];
-    int64_t d = c / n_heads;
+    sd_cpu_state *cpu = sd_cpu(be);
+    const sd_gemm_kernel *kern = cpu->gemm;
+    int64_t batch = q->shape[0], tq = q->shape[1], tk = k->shape[1], c = q->shape[2], d = c / n_heads;
     if (d > MAX_HEAD_DIM) {
         sd_backend_fail(be, SD_ERR_UNSUPPORTED, "attention: head dim %lld > %d", (long long)d, MAX_HEAD_DIM);
         return;
     }
-    float scale = 1.0f / sqrtf((float)d);
-    for (int64_t b = 0; b < batch; b++) {
-        for (int h = 0; h < n_heads; h++) {
-            const float *qh = sd_f32(q) + b * tq * c + h * d;
-            const float *kh = sd_f32(k) + b * tk * c + h * d;
-            const float *vh = sd_f32(v) + b * tk * c + h * d;
-            float *oh = sd_f32(out) + b * tq * c + h * d;
-            for (int64_t i0 = 0; i0 < tq; i0 += QB) {
-                int64_t nq = tq - i0 < QB ? tq - i0 : QB;
-                attend_tile(oh + i0 * c, qh + i0 * c, kh, vh, c, nq, tk, d, scale, causal, i0);
-            }
-        }
-    }
+    attn_job job = {.kern = kern, .vec = cpu->vec, .q = sd_f32(q), .k = sd_f32(k), .v = sd_f32(v),
+                    .out = sd_f32(out), .batch = batch, .tq = tq, .tk = tk, .c = c, .d = d, .heads = n_heads,
+                    .q_tiles = (tq + QB - 1) / QB};
+    job.tk_pad = round_up(tk, kern->mr);
+    job.d_pad = round_up(d, kern->mr);
+    job.qb_pad = round_up(QB, kern->nr);
+    job.head_pack = job.tk_pad * d + job.d_pad * tk;
+    job.scale = 1.0f / sqrtf((float)d);
+    job.causal = causal;
+    job.packed = sd_cpu_scratch(be, (size_t)(batch * n_heads * job.head_pack));
+    job.ws = sd_cpu_thread_scratch(be, (size_t)(job.qb_pad * (d + KB + d + 3)));
+    if (!job.packed || !job.ws) return;
+    sd_pool *pool = cpu->pool;
+    sd_pool_for(pool, batch * n_heads, 1, pack_kv, &job);
+    sd_pool_for(pool, batch * n_heads * job.q_tiles, 1, attend, &job);
 }

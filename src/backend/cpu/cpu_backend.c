@@ -1,4 +1,4 @@
-/* cpu_backend.c — CPU backend context and its vtable. */
+/* cpu_backend.c — CPU backend context (thread pool, kernel choice, workspaces) and its vtable. */
 #include "backend/cpu/cpu_backend.h"
 
 #include <cblas.h>
@@ -7,9 +7,45 @@
 
 static void cpu_free(sd_backend *be) {
     sd_cpu_state *cpu = be->impl;
-    if (cpu) free(cpu->scratch);
+    if (cpu) {
+        sd_pool_free(cpu->pool);
+        free(cpu->scratch);
+        for (int i = 0; i < SD_CPU_MAX_THREADS; i++) free(cpu->thread_ws[i]);
+    }
     free(cpu);
     free(be);
+}
+
+float *const *sd_cpu_thread_scratch(sd_backend *be, size_t n) {
+    sd_cpu_state *cpu = be->impl;
+    if (n > cpu->thread_ws_floats) {
+        int threads = sd_pool_threads(cpu->pool);
+        for (int i = 0; i < threads; i++) {
+            free(cpu->thread_ws[i]);
+            cpu->thread_ws[i] = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+            if (!cpu->thread_ws[i]) {
+                cpu->thread_ws_floats = 0;
+                sd_backend_fail(be, SD_ERR_NOMEM, "cannot allocate %zu bytes of per-thread workspace",
+                                n * sizeof(float));
+                return NULL;
+            }
+        }
+        cpu->thread_ws_floats = n;
+        cpu->n_scratch_allocs++;
+    }
+    return cpu->thread_ws;
+}
+
+void sd_cpu_gemm(sd_backend *be, const sd_gemm_args *g) {
+    sd_cpu_state *cpu = be->impl;
+    float *const *ws = sd_cpu_thread_scratch(be, (size_t)sd_gemm_workspace_floats(cpu->gemm));
+    if (ws) sd_gemm_run(cpu->pool, cpu->gemm, ws, g);
+}
+
+void sd_cpu_backend_set_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec) {
+    sd_cpu_state *cpu = be->impl;
+    if (gemm) cpu->gemm = gemm;
+    if (vec) cpu->vec = vec;
 }
 
 float *sd_cpu_scratch(sd_backend *be, size_t n) {
@@ -55,6 +91,8 @@ static const sd_backend_vtable g_cpu_vtable = {
 sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
     sd_backend *be = calloc(1, sizeof *be);
     if (!be) return sd_fail(SD_ERR_NOMEM, "cpu backend: out of memory");
+    const char *env = getenv("SDSTREAM_THREADS");
+    if (n_threads <= 0 && env && atoi(env) > 0) n_threads = atoi(env);
     if (n_threads <= 0) {
         long online = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = online > 0 ? (int)online : 1;
@@ -64,10 +102,21 @@ sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
         free(be);
         return sd_fail(SD_ERR_NOMEM, "cpu backend: out of memory");
     }
+    if (n_threads > SD_CPU_MAX_THREADS) n_threads = SD_CPU_MAX_THREADS;
+    sd_cpu_state *cpu = be->impl;
+    sd_status st = sd_pool_create(&cpu->pool, n_threads);
+    if (st != SD_OK) {
+        free(cpu);
+        free(be);
+        return st;
+    }
+    cpu->gemm = sd_gemm_best_kernel();
+    cpu->vec = sd_cpu_vec_avx2() ? sd_cpu_vec_avx2() : sd_cpu_vec_scalar();
     be->vt = &g_cpu_vtable;
     be->kind = SD_BACKEND_CPU;
     be->n_threads = n_threads;
-    openblas_set_num_threads(n_threads);
+    /* BLAS is no longer on the hot path; keep it from spinning up its own threads beside the pool */
+    openblas_set_num_threads(1);
     *out = be;
     return SD_OK;
 }

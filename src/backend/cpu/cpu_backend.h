@@ -1,21 +1,49 @@
-/* cpu_backend.h — the CPU backend: float32 ops (bf16 weights arrive with the speed work). */
+/* cpu_backend.h — the CPU backend: float32 ops on a persistent thread pool, with our own SGEMM
+ * (AVX2+FMA / AVX-512 micro-kernels picked at creation from the CPU's features, a generic C kernel
+ * elsewhere) and SIMD row kernels for the memory-bound ops. bf16 weights arrive later.
+ *
+ * Threads: sd_cpu_backend_create(n_threads <= 0) uses $SDSTREAM_THREADS when set, else all online
+ * cores. One thread at a time may call a backend's ops (the pool runs one op at a time).
+ */
 #ifndef SD_BACKEND_CPU_BACKEND_H
 #define SD_BACKEND_CPU_BACKEND_H
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_gemm.h"
+#include "backend/cpu/cpu_simd.h"
+#include "base/threads.h"
+
+enum { SD_CPU_MAX_THREADS = 256 };
 
 sd_status sd_cpu_backend_create(sd_backend **out, int n_threads);
 
 /* CPU backend state behind sd_backend.impl. */
 typedef struct sd_cpu_state {
-    float *scratch; /* im2col and other per-op workspace; grows during warm-up, then stays */
+    float *scratch; /* shared per-op workspace; grows during warm-up, then stays */
     size_t scratch_floats;
     size_t n_scratch_allocs;
+    sd_pool *pool;
+    const sd_gemm_kernel *gemm; /* SGEMM micro-kernel for this CPU */
+    const sd_cpu_vec *vec;      /* row kernels for this CPU */
+    float *thread_ws[SD_CPU_MAX_THREADS]; /* per-thread workspace (GEMM packing, attention tiles) */
+    size_t thread_ws_floats;
 } sd_cpu_state;
+
+static inline sd_cpu_state *sd_cpu(sd_backend *be) { return (sd_cpu_state *)be->impl; }
 
 /* Workspace of at least n floats, valid until the next call; NULL (and a backend failure) if it
  * cannot be allocated. */
 float *sd_cpu_scratch(sd_backend *be, size_t n);
+/* Makes every thread's workspace at least n floats (call before a parallel loop, on the calling
+ * thread); returns the array indexed by pool thread, or NULL (and a backend failure). */
+float *const *sd_cpu_thread_scratch(sd_backend *be, size_t n);
+/* Runs g on the backend's pool with its kernel (allocating the packing workspace once). */
+void sd_cpu_gemm(sd_backend *be, const sd_gemm_args *g);
+/* Test hook: replace the GEMM kernel and/or the row-kernel table (NULL keeps the current one). */
+void sd_cpu_backend_set_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec);
+/* FMA throughput of this machine in GFLOP/s with n_threads threads (<= 0: the backend default),
+ * from a register-only FMA loop of about 0.2 s: the peak the benchmarks report against. */
+double sd_cpu_measure_peak_gflops(int n_threads);
 
 /* Individual kernels, shared by the vtable and the kernel tests. All float32, contiguous. */
 void sd_cpu_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias);

@@ -1,36 +1,69 @@
-/* cpu_conv.c — 2-D convolution as GEMM: out[n] (Co x HoWo) = W (Co x Ci*k*k) . col (Ci*k*k x HoWo).
- * 1x1 stride-1 convolutions use the input directly; others unfold (im2col) a band of output rows
- * at a time into the backend's workspace, so the workspace stays a few MB even for a 512x512 VAE
- * decoder (a full im2col there would be over 1 GB). */
-#include <cblas.h>
+/* cpu_conv.c — 2-D convolution as an implicit GEMM, per image:
+ *     out[n] (Co x HoWo) = W (Co x Ci*k*k) . col (Ci*k*k x HoWo)
+ * col is never materialised: the GEMM's B packer reads each KC x NR panel straight from the
+ * image (im2col fused into packing), so a 512x512 VAE layer needs no 1 GB unfold and every image
+ * element is read from cache while it is packed. 1x1 stride-1 convolutions use the image as B.
+ * Threads: the GEMM driver splits Co x HoWo into tiles over the pool. */
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
 
-enum { SD_CONV_SCRATCH_BYTES = 8 << 20 };
+typedef struct conv_geom {
+    const float *img; /* [Ci, H, W] of one image */
+    int64_t h, w, k, wo;
+    int stride, pad;
+} conv_geom;
 
-/* Unfolds output rows [oy0, oy0 + rows) of one image: col[(ci*k + ky)*k + kx][r*wo + ox]. */
-static void im2col_rows(float *col, const float *img, int64_t ci_n, int64_t h, int64_t w, int64_t k, int stride,
-                        int pad, int64_t wo, int64_t oy0, int64_t rows) {
-    int64_t ncol = rows * wo;
-    for (int64_t ci = 0; ci < ci_n; ci++) {
-        const float *plane = img + ci * h * w;
-        for (int64_t ky = 0; ky < k; ky++) {
-            for (int64_t kx = 0; kx < k; kx++) {
-                float *dst = col + ((ci * k + ky) * k + kx) * ncol;
-                for (int64_t r = 0; r < rows; r++) {
-                    int64_t iy = (oy0 + r) * stride - pad + ky;
-                    float *d = dst + r * wo;
-                    if (iy < 0 || iy >= h) {
-                        memset(d, 0, (size_t)wo * sizeof(float));
-                        continue;
-                    }
-                    const float *src = plane + iy * w;
-                    for (int64_t ox = 0; ox < wo; ox++) {
-                        int64_t ix = ox * stride - pad + kx;
-                        d[ox] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
+/* Packs col[k0 .. k0 + kc) x [j0 .. j0 + nc) into NR-wide panels (see cpu_gemm.h). A panel's pixels
+ * are cut into runs that share an output row; for each k a run is one contiguous (stride 1) or
+ * strided read of an input row, zero outside the image. */
+static void pack_im2col(const sd_gemm_operand *op, float *dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr) {
+    const conv_geom *g = op->ctx;
+    const int64_t ks = g->k, kk2 = ks * ks, s = g->stride, pad = g->pad;
+    struct run {
+        int64_t oy, ox, len, off;
+    } runs[SD_GEMM_MAX_NR];
+    for (int64_t jp = 0; jp < nc; jp += nr) {
+        int64_t cols = nc - jp < nr ? nc - jp : nr;
+        float *d = dst + jp * kc;
+        int n_runs = 0;
+        for (int64_t t = 0; t < cols;) {
+            int64_t pix = j0 + jp + t, oy = pix / g->wo, ox = pix % g->wo;
+            int64_t len = g->wo - ox < cols - t ? g->wo - ox : cols - t;
+            runs[n_runs++] = (struct run){oy, ox, len, t};
+            t += len;
+        }
+        int64_t ci = k0 / kk2, ky = (k0 % kk2) / ks, kx = k0 % ks;
+        for (int64_t k = 0; k < kc; k++) {
+            float *dk = d + k * nr;
+            const float *plane = g->img + ci * g->h * g->w;
+            for (int r = 0; r < n_runs; r++) {
+                float *o = dk + runs[r].off;
+                int64_t len = runs[r].len, iy = runs[r].oy * s - pad + ky;
+                if (iy < 0 || iy >= g->h) {
+                    memset(o, 0, (size_t)len * sizeof(float));
+                    continue;
+                }
+                const float *row = plane + iy * g->w;
+                int64_t ix0 = runs[r].ox * s - pad + kx;
+                if (s == 1) {
+                    int64_t lo = ix0 < 0 ? -ix0 : 0, hi = g->w - ix0 < len ? g->w - ix0 : len;
+                    if (lo > len) lo = len; /* padding wider than the run */
+                    if (hi < lo) hi = lo;
+                    for (int64_t t = 0; t < lo; t++) o[t] = 0.0f;
+                    memcpy(o + lo, row + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    for (int64_t t = hi; t < len; t++) o[t] = 0.0f;
+                } else {
+                    for (int64_t t = 0; t < len; t++) {
+                        int64_t ix = ix0 + t * s;
+                        o[t] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
                     }
                 }
+            }
+            for (int64_t t = cols; t < nr; t++) dk[t] = 0.0f;
+            if (++kx == ks) {
+                kx = 0;
+                if (++ky == ks) ky = 0, ci++;
             }
         }
     }
@@ -45,35 +78,15 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3];
     int64_t co = out->shape[1], ho = out->shape[2], wo = out->shape[3], k = weight->shape[2];
     int64_t kdim = ci * k * k, plane = ho * wo;
-    const float *wt = sd_f32(weight);
     bool direct = k == 1 && stride == 1 && padding == 0;
-    int64_t band = 0;
-    float *col = NULL;
-    if (!direct) {
-        band = SD_CONV_SCRATCH_BYTES / (int64_t)sizeof(float) / (kdim * wo);
-        if (band < 1) band = 1;
-        if (band > ho) band = ho;
-        col = sd_cpu_scratch(be, (size_t)(kdim * band * wo));
-        if (!col) return;
-    }
     for (int64_t b = 0; b < n; b++) {
         const float *img = sd_f32(in) + b * ci * h * w;
-        float *y = sd_f32(out) + b * co * plane;
-        if (direct) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)co, (blasint)plane, (blasint)kdim, 1.0f, wt,
-                        (blasint)kdim, img, (blasint)plane, 0.0f, y, (blasint)plane);
-        } else {
-            for (int64_t oy = 0; oy < ho; oy += band) {
-                int64_t rows = ho - oy < band ? ho - oy : band;
-                im2col_rows(col, img, ci, h, w, k, stride, padding, wo, oy, rows);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)co, (blasint)(rows * wo), (blasint)kdim,
-                            1.0f, wt, (blasint)kdim, col, (blasint)(rows * wo), 0.0f, y + oy * wo, (blasint)plane);
-            }
-        }
-        if (bias) {
-            const float *bb = sd_f32(bias);
-            for (int64_t c = 0; c < co; c++)
-                for (int64_t i = 0; i < plane; i++) y[c * plane + i] += bb[c];
-        }
+        conv_geom geom = {img, h, w, k, wo, stride, padding};
+        sd_gemm_args g = {.m = co, .n = plane, .k = kdim, .a = {.p = sd_f32(weight), .rs = kdim, .cs = 1},
+                          .c = sd_f32(out) + b * co * plane, .ldc = plane, .bias = bias ? sd_f32(bias) : NULL,
+                          .bias_kind = bias ? SD_GEMM_BIAS_ROW : SD_GEMM_BIAS_NONE};
+        if (direct) g.b = (sd_gemm_operand){.p = img, .rs = plane, .cs = 1};
+        else g.b = (sd_gemm_operand){.pack = pack_im2col, .ctx = &geom};
+        sd_cpu_gemm(be, &g);
     }
 }
