@@ -259,6 +259,14 @@ static void image_cases(void) {
     write_text(check_tmp("gif.gif"), "GIF89a\x01\x00\x01\x00");
     st = sd_image_load(&img, check_tmp("gif.gif"));
     CHECK(st == SD_ERR_FORMAT && contains(sd_last_error(), "PNG, JPEG or BMP"), "a GIF is refused by its magic: %s", sd_last_error());
+    /* 51 bytes claiming a 4099 x 14336 BMP: the image fuzzer's decompression bomb */
+    static const unsigned char bomb[] = {0x42, 0x4d, 0x4e, 0, 0, 0, 0, 0, 0, 0, 0x33, 0, 0, 0, 0x28, 0, 0, 0, 0x03, 0x10,
+                                         0, 0, 0, 0x38, 0, 0, 0x01, 0, 0x10, 0, 0, 0, 0, 0, 0x18, 0, 0, 0, 0, 0x78,
+                                         0x24, 0xc8, 0x50, 0x78, 0xc8, 0xa0, 0x78, 0xc8, 0, 0, 0};
+    write_bytes(check_tmp("bomb.bmp"), bomb, sizeof bomb);
+    st = sd_image_load(&img, check_tmp("bomb.bmp"));
+    CHECK(st == SD_ERR_FORMAT && contains(sd_last_error(), "truncated"), "BMP claiming 58 Mpixels in 51 bytes: %s",
+          sd_last_error());
     st = sd_image_load(&img, check_tmp("no-such-image.png"));
     CHECK(st == SD_ERR_IO && contains(sd_last_error(), "no-such-image.png"), "missing image names it: %s", sd_last_error());
 }

@@ -85,7 +85,29 @@ static sd_status load_jpeg(sd_image *out, const uint8_t *bytes, size_t size, con
     return st;
 }
 
+/* A BMP's pixels are stored plainly (or as bit fields): a file too short to hold the rows it
+ * declares is truncated, and compressed (RLE) BMPs are refused, so 80 bytes cannot claim a 60
+ * Mpixel image (fuzzing found exactly that decompression bomb). */
+static sd_status check_bmp_header(const uint8_t *b, size_t size, const char *name) {
+    if (size < 34) return sd_fail(SD_ERR_FORMAT, "%s: BMP header truncated (%zu bytes)", name, size);
+    uint32_t offset = (uint32_t)b[10] | (uint32_t)b[11] << 8 | (uint32_t)b[12] << 16 | (uint32_t)b[13] << 24;
+    int32_t w = (int32_t)((uint32_t)b[18] | (uint32_t)b[19] << 8 | (uint32_t)b[20] << 16 | (uint32_t)b[21] << 24);
+    int32_t h = (int32_t)((uint32_t)b[22] | (uint32_t)b[23] << 8 | (uint32_t)b[24] << 16 | (uint32_t)b[25] << 24);
+    uint32_t bpp = (uint32_t)b[28] | (uint32_t)b[29] << 8;
+    uint32_t compression = (uint32_t)b[30] | (uint32_t)b[31] << 8 | (uint32_t)b[32] << 16 | (uint32_t)b[33] << 24;
+    if (compression != 0 && compression != 3)
+        return sd_fail(SD_ERR_UNSUPPORTED, "%s: compressed BMP (method %u) is not supported; use PNG", name, compression);
+    int64_t rows = h < 0 ? -(int64_t)h : h;
+    SD_TRY(check_size(w, (int)(rows > SD_IMAGE_MAX_SIDE ? SD_IMAGE_MAX_SIDE + 1 : rows), name));
+    int64_t need = (int64_t)offset + ((((int64_t)bpp * w + 31) / 32) * 4) * rows;
+    if ((int64_t)size < need)
+        return sd_fail(SD_ERR_FORMAT, "%s: BMP truncated: %d x %lld at %u bits needs %lld bytes, the file has %zu", name, w,
+                       (long long)rows, bpp, (long long)need, size);
+    return SD_OK;
+}
+
 static sd_status load_bmp(sd_image *out, const uint8_t *bytes, size_t size, const char *name) {
+    SD_TRY(check_bmp_header(bytes, size, name));
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp))
         return sd_fail(SD_ERR_FORMAT, "%s: not a readable BMP: %s", name, stbi_failure_reason());
