@@ -19,7 +19,9 @@ static void note(void) {
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+/* from compiler-rt's sanitizer/allocator_interface.h, which GCC's libasan has but does not install */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 static void on_malloc(const volatile void *ptr, size_t size) {
     (void)ptr, (void)size;
     note();
