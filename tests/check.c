@@ -129,3 +129,14 @@ double check_file_rel_error(const char *ref_path, const char *got_path, const ch
     sd_st_close(got);
     return rel;
 }
+
+float *check_read_tensor4(const sd_safetensors *g, const char *name, int64_t shape[4]) {
+    const sd_st_tensor *t = sd_st_find(g, name);
+    check_record(t && t->ndim == 4, __FILE__, __LINE__, "%s: golden tensor %s missing or not 4-D", g->path, name);
+    if (!t || t->ndim != 4) return NULL;
+    for (int i = 0; i < 4; i++) shape[i] = t->shape[i];
+    float *buf = malloc((size_t)t->numel * sizeof(float));
+    sd_status st = buf ? sd_st_read_f32(g, name, buf, 4, shape) : SD_ERR_NOMEM;
+    check_record(st == SD_OK, __FILE__, __LINE__, "reading %s: %s", name, sd_last_error());
+    return buf;
+}

@@ -45,6 +45,11 @@ long check_rss_kb(void);
  * and returns +inf when either is missing or the shapes differ. */
 double check_file_rel_error(const char *ref_path, const char *got_path, const char *name);
 
+struct sd_safetensors;
+/* A 4-D float tensor of a golden file in a malloc'ed buffer (caller frees) and its shape; records
+ * a failure and returns NULL when it is missing or not 4-D. */
+float *check_read_tensor4(const struct sd_safetensors *g, const char *name, int64_t shape[4]);
+
 /* ||a - ref|| / ||ref|| over n floats; +inf if any value is NaN/inf or ref is all zero and a is not. */
 double check_rel_error(const float *a, const float *ref, size_t n);
 double check_max_abs_diff(const float *a, const float *ref, size_t n);

@@ -17,15 +17,6 @@ static const double LIMIT = 1e-4;
 
 static bool contains(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
 
-static float *read_golden(const sd_safetensors *g, const char *name, int64_t shape[4]) {
-    const sd_st_tensor *t = sd_st_find(g, name);
-    CHECK(t && t->ndim == 4, "%s: golden tensor %s missing or not 4-D", g->path, name);
-    if (!t || t->ndim != 4) return NULL;
-    for (int i = 0; i < 4; i++) shape[i] = t->shape[i];
-    float *buf = malloc((size_t)t->numel * sizeof(float));
-    CHECK_OK(sd_st_read_f32(g, name, buf, 4, shape));
-    return buf;
-}
 
 /* Runs encode (in = "image", out = "latents") or decode (the other way) on `batch` copies of the
  * golden input and compares every row with the golden output. */
@@ -36,7 +27,7 @@ static void run_case(sd_taesd *t, sd_backend *be, sd_arena *arena, const char *l
     if (!g) return;
     const char *in_name = encode ? "image" : "latents", *out_name = encode ? "latents" : "image";
     int64_t is[4], os[4];
-    float *in = read_golden(g, in_name, is), *ref = read_golden(g, out_name, os);
+    float *in = check_read_tensor4(g, in_name, is), *ref = check_read_tensor4(g, out_name, os);
     if (in && ref) {
         int64_t in_n = is[1] * is[2] * is[3], out_n = os[1] * os[2] * os[3];
         float *in_b = malloc((size_t)(in_n * batch) * sizeof(float));

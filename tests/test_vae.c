@@ -19,16 +19,6 @@ static const double LIMIT = 1e-4;
 
 static bool contains(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
 
-/* Reads a 4-D golden tensor into a malloc'ed buffer and its shape. */
-static float *read_golden(const sd_safetensors *g, const char *name, int64_t shape[4]) {
-    const sd_st_tensor *t = sd_st_find(g, name);
-    CHECK(t && t->ndim == 4, "%s: golden tensor %s missing or not 4-D", g->path, name);
-    if (!t || t->ndim != 4) return NULL;
-    for (int i = 0; i < 4; i++) shape[i] = t->shape[i];
-    float *buf = malloc((size_t)t->numel * sizeof(float));
-    CHECK_OK(sd_st_read_f32(g, name, buf, 4, shape));
-    return buf;
-}
 
 /* Repeats n floats `times` times (a batch made of copies of one sample). */
 static float *repeat(const float *x, int64_t n, int times) {
@@ -50,9 +40,9 @@ static void run_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, const char 
     CHECK_OK(sd_st_open(&g, check_ref(golden_rel)));
     if (!g) return;
     int64_t ishape[4], lshape[4], sshape[4];
-    float *image = read_golden(g, "image", ishape);
-    float *mean_ref = read_golden(g, "latent_mean", lshape);
-    float *std_ref = read_golden(g, "latent_std", sshape);
+    float *image = check_read_tensor4(g, "image", ishape);
+    float *mean_ref = check_read_tensor4(g, "latent_mean", lshape);
+    float *std_ref = check_read_tensor4(g, "latent_std", sshape);
     if (image && mean_ref && std_ref) {
         int64_t in_n = ishape[1] * ishape[2] * ishape[3], lat_n = lshape[1] * lshape[2] * lshape[3];
         float *image_b = repeat(image, in_n, batch);
@@ -89,8 +79,8 @@ static void run_decode(sd_vae *vae, sd_backend *be, sd_arena *arena, const char 
     CHECK_OK(sd_st_open(&g, check_ref(golden_rel)));
     if (!g) return;
     int64_t lshape[4], ishape[4];
-    float *latent = read_golden(g, "latent", lshape);
-    float *image_ref = read_golden(g, "image", ishape);
+    float *latent = check_read_tensor4(g, "latent", lshape);
+    float *image_ref = check_read_tensor4(g, "image", ishape);
     if (latent && image_ref) {
         int64_t lat_n = lshape[1] * lshape[2] * lshape[3], img_n = ishape[1] * ishape[2] * ishape[3];
         float *latent_b = repeat(latent, lat_n, batch);
@@ -359,7 +349,7 @@ static void test_fp16_single(sd_backend *be, sd_arena *arena) {
     CHECK_OK(sd_st_open(&single, check_ref("models/tiny-sd21.safetensors")));
     CHECK_OK(sd_st_open(&g, check_ref("golden/vae/tiny-sd15_decode_64x96.safetensors")));
     int64_t ls[4];
-    float *latent = g ? read_golden(g, "latent", ls) : NULL;
+    float *latent = g ? check_read_tensor4(g, "latent", ls) : NULL;
     sd_vae a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
