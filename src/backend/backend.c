@@ -7,17 +7,29 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/op_profile.h"
+#include "base/clock.h"
 
 sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads) {
+    sd_status st = SD_ERR_ARG;
     switch (kind) {
-    case SD_BACKEND_CPU: return sd_cpu_backend_create(out, n_threads);
+    case SD_BACKEND_CPU: st = sd_cpu_backend_create(out, n_threads); break;
     case SD_BACKEND_CUDA: return sd_fail(SD_ERR_UNSUPPORTED, "the CUDA backend is not compiled into this build");
     }
-    return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
+    if (st == SD_ERR_ARG) return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
+    if (st == SD_OK) (*out)->profile = sd_op_profile_from_env();
+    return st;
 }
 
 void sd_backend_free(sd_backend *be) {
-    if (be) be->vt->free(be);
+    if (!be) return;
+    if (be->profile) {
+        char title[64];
+        snprintf(title, sizeof title, "%s backend, %d threads", be->vt->name, be->n_threads);
+        sd_op_profile_print(be->profile, stderr, title);
+        sd_op_profile_free(be->profile);
+    }
+    be->vt->free(be);
 }
 
 sd_status sd_backend_status(const sd_backend *be) { return be->status; }
@@ -32,6 +44,20 @@ void sd_backend_fail(sd_backend *be, sd_status status, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     be->status = sd_fail(status, "%s backend: %s", be->vt->name, msg);
+}
+
+/* Profiling (op_profile.h): the start time when on, and the row an op adds when it is done. */
+static double op_start(const sd_backend *be) { return be->profile ? sd_now_ms() : 0.0; }
+
+static void SD_PRINTF(4, 5) op_done(sd_backend *be, double t0, double flops, const char *fmt, ...) {
+    if (!be->profile) return;
+    double ms = sd_now_ms() - t0;
+    char key[72];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    sd_op_profile_add(be->profile, key, ms, flops);
 }
 
 /* Skips the op when an earlier one failed or an arena allocation came back empty. */
@@ -60,8 +86,11 @@ void sd_op_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
                         (long long)sd_tensor_cols(out));
         return;
     }
+    double flops0 = be->flops;
     be->flops += 2.0 * (double)sd_tensor_rows(in) * (double)k * (double)n;
+    double t0 = op_start(be);
     be->vt->linear(be, out, in, weight, bias);
+    op_done(be, t0, be->flops - flops0, "linear %lldx%lld->%lld", (long long)sd_tensor_rows(in), (long long)k, (long long)n);
 }
 
 void sd_op_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
@@ -72,7 +101,9 @@ void sd_op_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const
         sd_backend_fail(be, SD_ERR_ARG, "layer_norm: in/out/gamma/beta do not fit (C = %lld)", (long long)c);
         return;
     }
+    double t0 = op_start(be);
     be->vt->layer_norm(be, out, in, gamma, beta, eps);
+    op_done(be, t0, 0.0, "layer_norm %lld", (long long)c);
 }
 
 void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const sd_tensor *k, const sd_tensor *v,
@@ -86,8 +117,11 @@ void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const s
         return;
     }
     /* QK^T and PV: 2 x (B * Tq * Tk * C) multiply-adds (a causal mask skips about half) */
+    double flops0 = be->flops;
     be->flops += 4.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] * (double)q->shape[2] * (causal ? 0.5 : 1.0);
+    double t0 = op_start(be);
     be->vt->attention(be, out, q, k, v, n_heads, causal);
+    op_done(be, t0, be->flops - flops0, "attention%s b%lld q%lld k%lld c%lld h%d", causal ? " causal" : "", (long long)q->shape[0], (long long)q->shape[1], (long long)k->shape[1], (long long)q->shape[2], n_heads);
 }
 
 void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act) {
@@ -96,7 +130,9 @@ void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_ac
         shape_mismatch(be, "activation", "in/out", in, out);
         return;
     }
+    double t0 = op_start(be);
     be->vt->activation(be, out, in, act);
+    op_done(be, t0, 0.0, "activation %d", (int)act);
 }
 
 void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
@@ -105,7 +141,9 @@ void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tens
         shape_mismatch(be, "add", "a/b", a, b);
         return;
     }
+    double t0 = op_start(be);
     be->vt->add(be, out, a, b);
+    op_done(be, t0, 0.0, "add");
 }
 
 void sd_op_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
@@ -114,7 +152,9 @@ void sd_op_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tens
         shape_mismatch(be, "mul", "a/b", a, b);
         return;
     }
+    double t0 = op_start(be);
     be->vt->mul(be, out, a, b);
+    op_done(be, t0, 0.0, "mul");
 }
 
 void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
@@ -123,7 +163,9 @@ void sd_op_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
         shape_mismatch(be, "softmax", "in/out", in, out);
         return;
     }
+    double t0 = op_start(be);
     be->vt->softmax(be, out, in);
+    op_done(be, t0, 0.0, "softmax");
 }
 
 void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids) {
@@ -141,7 +183,9 @@ void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, con
             return;
         }
     }
+    double t0 = op_start(be);
     be->vt->embedding(be, out, table, ids);
+    op_done(be, t0, 0.0, "embedding");
 }
 
 /* ---- image ops ---- */
@@ -169,8 +213,11 @@ void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
         fail_shapes(be, "conv2d", out, in);
         return;
     }
+    double flops0 = be->flops;
     be->flops += 2.0 * (double)sd_tensor_numel(out) * (double)in->shape[1] * (double)k * (double)k;
+    double t0 = op_start(be);
     be->vt->conv2d(be, out, in, weight, bias, stride, padding);
+    op_done(be, t0, be->flops - flops0, "conv%lldx%lld s%d %lld->%lld @%lldx%lld", (long long)k, (long long)k, stride, (long long)in->shape[1], (long long)out->shape[1], (long long)out->shape[2], (long long)out->shape[3]);
 }
 
 void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
@@ -183,7 +230,9 @@ void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const
                         (long long)c, groups, (long long)sd_tensor_numel(gamma));
         return;
     }
+    double t0 = op_start(be);
     be->vt->group_norm(be, out, in, gamma, beta, groups, eps, silu);
+    op_done(be, t0, 0.0, "group_norm%s %lld @%lld", silu ? "+silu" : "", (long long)c, (long long)(sd_tensor_numel(in) / (in->shape[0] * c)));
 }
 
 void sd_op_upsample_nearest(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
@@ -193,7 +242,9 @@ void sd_op_upsample_nearest(sd_backend *be, sd_tensor *out, const sd_tensor *in)
         fail_shapes(be, "upsample_nearest", out, in);
         return;
     }
+    double t0 = op_start(be);
     be->vt->upsample_nearest(be, out, in);
+    op_done(be, t0, 0.0, "upsample_nearest");
 }
 
 void sd_op_upsample_nearest2x(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
@@ -212,7 +263,9 @@ void sd_op_add_broadcast(sd_backend *be, sd_tensor *out, const sd_tensor *a, con
         fail_shapes(be, "add_broadcast", a, b);
         return;
     }
+    double t0 = op_start(be);
     be->vt->add_broadcast(be, out, a, b);
+    op_done(be, t0, 0.0, "add_broadcast");
 }
 
 void sd_op_axpby(sd_backend *be, sd_tensor *out, float alpha, const sd_tensor *a, float beta, const sd_tensor *b) {
@@ -221,7 +274,9 @@ void sd_op_axpby(sd_backend *be, sd_tensor *out, float alpha, const sd_tensor *a
         shape_mismatch(be, "axpby", "a/b", a, b);
         return;
     }
+    double t0 = op_start(be);
     be->vt->axpby(be, out, alpha, a, beta, b);
+    op_done(be, t0, 0.0, "axpby");
 }
 
 void sd_op_scale(sd_backend *be, sd_tensor *out, const sd_tensor *in, float mul, float add) {
@@ -230,7 +285,9 @@ void sd_op_scale(sd_backend *be, sd_tensor *out, const sd_tensor *in, float mul,
         shape_mismatch(be, "scale", "in/out", in, out);
         return;
     }
+    double t0 = op_start(be);
     be->vt->scale(be, out, in, mul, add);
+    op_done(be, t0, 0.0, "scale");
 }
 
 void sd_op_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
@@ -239,7 +296,9 @@ void sd_op_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
         fail_shapes(be, "geglu", out, in);
         return;
     }
+    double t0 = op_start(be);
     be->vt->geglu(be, out, in);
+    op_done(be, t0, 0.0, "geglu");
 }
 
 void sd_op_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last) {
@@ -250,7 +309,9 @@ void sd_op_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, b
         fail_shapes(be, "transpose_hw_c", out, in);
         return;
     }
+    double t0 = op_start(be);
     be->vt->transpose_hw_c(be, out, in, to_channels_last);
+    op_done(be, t0, 0.0, "transpose_hw_c");
 }
 
 void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b) {
@@ -262,7 +323,9 @@ void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, c
         fail_shapes(be, "concat_channels", out, a);
         return;
     }
+    double t0 = op_start(be);
     be->vt->concat_channels(be, out, a, b);
+    op_done(be, t0, 0.0, "concat_channels");
 }
 
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host) {

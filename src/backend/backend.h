@@ -70,6 +70,7 @@ struct sd_backend {
      * 2 per multiply-add, from the actual shapes); benchmarks read it to report GFLOP/s. The
      * memory-bound ops (norms, elementwise) are not counted. */
     double flops;
+    struct sd_op_profile *profile; /* per-op timings when SDSTREAM_PROFILE is set (op_profile.h) */
 };
 
 /* n_threads <= 0: all online cores. */

@@ -159,6 +159,22 @@ static void gemm_tile(const sd_gemm_kernel *kern, float *ws, const sd_gemm_args 
         for (int64_t pc = 0; pc < g->k; pc += kcb) {
             int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
             bool acc = g->accumulate || pc > 0;
+            if (i1 - i0 <= mcb) {
+                /* One block of A covers the tile's rows (a convolution with few output channels,
+                 * a linear layer on few tokens): pack B one micro-panel at a time and use it at
+                 * once, while it is in L1, instead of writing a whole B block out to L3 first. */
+                (g->a.pack ? g->a.pack : sd_gemm_pack_a)(&g->a, abuf, i0, i1 - i0, pc, kc, mr);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int n = (int)(nc - jr < nr ? nc - jr : nr);
+                    (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, bbuf, pc, kc, jc + jr, n, nr);
+                    float *cp = g->c + i0 * g->ldc + jc + jr;
+                    for (int64_t ir = 0; ir < i1 - i0; ir += mr) {
+                        int m = (int)(i1 - i0 - ir < mr ? i1 - i0 - ir : mr);
+                        kern->run(kc, abuf + ir * kc, bbuf, cp + ir * g->ldc, g->ldc, m, n, acc);
+                    }
+                }
+                continue;
+            }
             (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, bbuf, pc, kc, jc, nc, nr);
             for (int64_t ic = i0; ic < i1; ic += mcb) {
                 int64_t mc = i1 - ic < mcb ? i1 - ic : mcb;
