@@ -39,6 +39,12 @@ sd_model *cli_load_model(const args *a, unsigned components) {
     return model;
 }
 
+unsigned cli_pipeline_components(const args *a) {
+    /* with TAESD the full VAE is never run (unless --vae): not loading it saves its memory */
+    bool taesd = args_get(a, "taesd") && !args_flag(a, "vae");
+    return taesd ? SD_COMPONENT_ALL & ~(unsigned)SD_COMPONENT_VAE : SD_COMPONENT_ALL;
+}
+
 double cli_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

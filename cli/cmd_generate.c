@@ -154,7 +154,7 @@ static int generate(int argc, char **argv, bool img2img) {
     }
 
     double t0 = cli_now_ms();
-    sd_model *model = cli_load_model(&a, SD_COMPONENT_ALL);
+    sd_model *model = cli_load_model(&a, cli_pipeline_components(&a));
     if (!model) {
         sd_image_free(&in_img);
         return 1;

@@ -144,7 +144,7 @@ int cmd_stream(int argc, char **argv) {
         frame_source_close(src);
         return 1;
     }
-    sd_model *model = cli_load_model(&a, SD_COMPONENT_ALL);
+    sd_model *model = cli_load_model(&a, cli_pipeline_components(&a));
     sd_stream *stream = NULL;
     sd_status st = model ? sd_stream_create(&stream, model, &p) : SD_ERR_ARG;
     if (model && st == SD_OK) st = sd_stream_set_prompt(stream, prompt, args_get(&a, "negative-prompt"));

@@ -21,6 +21,9 @@ int cli_parse_cfg(const char *text, sd_cfg_type *out);
 /* Reads --seed, --t-index-list, --strength, --steps, --width, --height, --guidance, --cfg-type,
  * --vae into p. Returns 0 or 2. */
 int cli_stream_params(const args *a, sd_stream_params *p);
+/* The components a txt2img/img2img/stream run needs: all but the full VAE when --taesd is given
+ * without --vae. */
+unsigned cli_pipeline_components(const args *a);
 
 /* Adds --model, --tokenizer, --config, --taesd, --variant. */
 void cli_add_model_options(args *a);

@@ -295,6 +295,13 @@ void sd_st_close(sd_safetensors *st) {
     free(st);
 }
 
+void sd_st_release(const sd_safetensors *st, const void *p, size_t size) {
+    if (!st->owns_map || size == 0) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + size) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice only: a failure changes nothing */
+}
+
 const sd_st_tensor *sd_st_find(const sd_safetensors *st, const char *name) {
     int lo = 0, hi = st->n_tensors - 1;
     while (lo <= hi) {

@@ -65,6 +65,11 @@ sd_status sd_st_record(sd_safetensors *st, const char *name, int ndim, const int
 /* NULL if absent. */
 const sd_st_tensor *sd_st_find(const sd_safetensors *st, const char *name);
 const void *sd_st_data(const sd_safetensors *st, const sd_st_tensor *t);
+/* Says that bytes [p, p + size) of the file have been copied out and are not needed again: the
+ * whole pages among them leave the process's resident set (touched again, they are re-read from
+ * the file). Loaders call it per tensor so that converting a model does not hold the file's
+ * pages and the converted copy at once. No-op for in-memory files. */
+void sd_st_release(const sd_safetensors *st, const void *p, size_t size);
 /* NULL if absent. */
 const char *sd_st_metadata(const sd_safetensors *st, const char *key);
 

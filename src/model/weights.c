@@ -82,6 +82,7 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     const uint8_t *src = sd_st_data(loader->file, t);
     if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);
     sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
+    sd_st_release(loader->file, src, (size_t)numel * sd_dtype_size(t->dtype));
     *dst = sd_tensor_make(buf, SD_DTYPE_F32, ndim, shape);
     return SD_OK;
 }
