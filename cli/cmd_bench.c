@@ -77,11 +77,11 @@ static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, s
     return st;
 }
 
-static void print_report(const report *r, bool json, double rss_mb, const char *model, int threads) {
+static void print_report(const report *r, bool json, double rss_mb, const char *model, const char *dtype, int threads) {
     if (json) {
-        printf("{\"model\": \"%s\", \"threads\": %d, \"peak_gflops\": %.1f, \"peak_gflops_1thread\": %.1f, "
+        printf("{\"model\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"peak_gflops\": %.1f, \"peak_gflops_1thread\": %.1f, "
                "\"peak_bf16_gflops\": %.1f, \"peak_rss_mb\": %.0f, \"results\": [",
-               model, threads, r->peak, r->peak1, r->peak_bf16, rss_mb);
+               model, dtype, threads, r->peak, r->peak1, r->peak_bf16, rss_mb);
         for (int i = 0; i < r->n; i++) {
             const row *w = &r->rows[i];
             double gfs = w->ms > 0 ? w->gflop / (w->ms * 1e-3) : 0;
@@ -93,6 +93,7 @@ static void print_report(const report *r, bool json, double rss_mb, const char *
     }
     printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)%s\n", r->peak, threads ? "the given" : "all", r->peak1,
            r->peak_bf16 > 0 ? "" : "; no bf16 dot-product instructions on this CPU");
+    printf("weights: %s\n", dtype);
     printf("%-28s %6s %10s %9s %10s %7s\n", "component", "size", "ms", "GFLOP", "GFLOP/s", "% peak");
     for (int i = 0; i < r->n; i++) {
         const row *w = &r->rows[i];
@@ -206,7 +207,8 @@ int cmd_bench(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    if (st == SD_OK) print_report(&r, json, (double)ru.ru_maxrss / 1024.0, args_get(&a, "model"), (int)threads);
+    if (st == SD_OK) print_report(&r, json, (double)ru.ru_maxrss / 1024.0, args_get(&a, "model"),
+                                  args_get(&a, "dtype") ? args_get(&a, "dtype") : "fp32", (int)threads);
     sd_model_free(m);
     return st == SD_OK ? 0 : cli_error(st);
 }

@@ -1,5 +1,6 @@
 /* cmd_common.c — options and helpers shared by the subcommands. */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "commands.h"
@@ -10,6 +11,7 @@ void cli_add_model_options(args *a) {
     args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
     args_add(a, "taesd", false, "TAESD folder or file");
     args_add(a, "variant", false, "weights variant, e.g. fp16 (*.fp16.safetensors)");
+    args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
     args_add(a, "help", true, "show this help");
 }
 
@@ -26,6 +28,12 @@ sd_model *cli_load_model(const args *a, unsigned components) {
     p.taesd_path = args_get(a, "taesd");
     p.variant = args_get(a, "variant");
     p.components = components;
+    const char *dtype = args_get(a, "dtype");
+    if (dtype && strcmp(dtype, "bf16") == 0) p.precision = SD_PRECISION_BF16;
+    else if (dtype && strcmp(dtype, "fp32") != 0) {
+        fprintf(stderr, "error: --dtype takes fp32 or bf16, not '%s'\n", dtype);
+        return NULL;
+    }
     if (!p.path) {
         fprintf(stderr, "error: --model is required\n");
         return NULL;

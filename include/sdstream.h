@@ -77,6 +77,16 @@ enum {
     SD_COMPONENT_ALL = 0xffu,
 };
 
+/* Numeric precision of a loaded model. */
+typedef enum sd_precision {
+    /* float32 arithmetic: exact, what the golden tests check. The default. Weight matrices of
+     * float16/bfloat16 files stay 16-bit in memory and are widened exactly as they are used. */
+    SD_PRECISION_FP32 = 0,
+    /* bfloat16 weight matrices (linear and conv weights, embedding tables: half the memory),
+     * float32 activations and accumulation. Outputs stay within 1e-2 relative of float32. */
+    SD_PRECISION_BF16 = 1,
+} sd_precision;
+
 typedef struct sd_model_params {
     /* A diffusers folder (model_index.json), a single-file SD 1.x/2.x checkpoint (.safetensors),
      * or, for TAESD-only use, a TAESD folder or file. Required. */
@@ -95,6 +105,8 @@ typedef struct sd_model_params {
     const char *variant;
     /* SD_COMPONENT_* bits to load. Default SD_COMPONENT_ALL. */
     unsigned components;
+    /* SD_PRECISION_FP32 (default) or SD_PRECISION_BF16. */
+    sd_precision precision;
     /* CPU threads. Default 0: all online cores. */
     int n_threads;
 } sd_model_params;

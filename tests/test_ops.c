@@ -22,6 +22,16 @@ static float *randn_buf(int64_t n) {
     return p;
 }
 
+/* w rounded to a 16-bit type (BF16 or F16), and those values widened back to float32 in wide. */
+static uint16_t *to16(const float *w, int64_t n, sd_dtype type, float *wide) {
+    uint16_t *h = malloc((size_t)n * sizeof *h);
+    for (int64_t i = 0; i < n; i++) h[i] = type == SD_DTYPE_F16 ? sd_f32_to_f16(w[i]) : sd_f32_to_bf16(w[i]);
+    sd_convert_to_f32(wide, h, type, (size_t)n);
+    return h;
+}
+
+static const sd_dtype g_w16[2] = {SD_DTYPE_BF16, SD_DTYPE_F16};
+
 static void ref_linear(float *y, const float *x, const float *w, const float *b, int64_t m, int64_t k, int64_t n) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
@@ -44,6 +54,18 @@ static void test_linear(sd_backend *be) {
         double rel = check_rel_error(y, r, (size_t)(m * n));
         CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "linear %lldx%lldx%lld: rel %.3g", (long long)m,
               (long long)k, (long long)n, rel);
+        /* 16-bit weights are widened while packed: the same numbers as float32 weights of those values */
+        for (int t = 0; t < 2; t++) {
+            uint16_t *h = to16(w, n * k, g_w16[t], w);
+            sd_tensor th = sd_tensor_2d(h, g_w16[t], n, k);
+            sd_op_linear(be, &ty, &tx, &tw, c % 2 ? &tb : NULL);
+            memcpy(r, y, (size_t)(m * n) * sizeof *r);
+            sd_op_linear(be, &ty, &tx, &th, c % 2 ? &tb : NULL);
+            CHECK(sd_backend_status(be) == SD_OK && memcmp(r, y, (size_t)(m * n) * sizeof *r) == 0,
+                  "linear %lldx%lldx%lld with %s weights == float32 weights of the same values", (long long)m,
+                  (long long)k, (long long)n, sd_dtype_name(g_w16[t]));
+            free(h);
+        }
         free(x), free(w), free(b), free(y), free(r);
     }
 }
@@ -284,6 +306,18 @@ static void test_conv(sd_backend *be) {
         ref_conv(r, x, wt, c % 2 ? NULL : b, n, ci, h, w, co, k, s, p, ho, wo);
         double rel = check_rel_error(y, r, (size_t)(n * co * ho * wo));
         CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "conv case %zu (%s): rel %.3g", c, sd_cpu(be)->gemm->name, rel);
+        int64_t ny = n * co * ho * wo;
+        for (int t = 0; t < 2; t++) {
+            uint16_t *w16 = to16(wt, co * ci * k * k, g_w16[t], wt);
+            sd_tensor th = sd_tensor_4d(w16, g_w16[t], co, ci, k, k);
+            sd_op_conv2d(be, &ty, &tx, &tw, c % 2 ? NULL : &tb, s, p);
+            memcpy(r, y, (size_t)ny * sizeof *r);
+            sd_op_conv2d(be, &ty, &tx, &th, c % 2 ? NULL : &tb, s, p);
+            CHECK(sd_backend_status(be) == SD_OK && memcmp(r, y, (size_t)ny * sizeof *r) == 0,
+                  "conv case %zu (%s) with %s weights == float32 weights of the same values", c,
+                  sd_cpu(be)->gemm->name, sd_dtype_name(g_w16[t]));
+            free(w16);
+        }
         free(x), free(wt), free(b), free(y), free(r);
     }
 }

@@ -23,11 +23,14 @@
 static char g_sd15[4096], g_sd21[4096];
 
 /* Loads model (components, variant), evaluates component on golden_rel into out[n] (tensor key). */
-static bool eval_model(const char *model, const char *variant, unsigned components, const char *component,
-                       const char *golden_rel, const char *key, const char *out_name, float *out, size_t n) {
+static bool eval_precision(const char *model, const char *variant, sd_precision precision, unsigned components,
+                           const char *component, const char *golden_rel, const char *key, const char *out_name,
+                           float *out, size_t n) {
     sd_model_params p = sd_model_params_default();
     p.path = model;
     p.variant = variant;
+    p.precision = precision;
+    if (strstr(component, "taesd")) p.taesd_path = check_ref("models/taesd");
     p.components = components;
     sd_model *m = NULL;
     CHECK_OK(sd_model_load(&m, &p));
@@ -47,6 +50,11 @@ static bool eval_model(const char *model, const char *variant, unsigned componen
     CHECK(ok, "%s: output has %s of %zu floats", out_name, key, n);
     sd_st_close(f);
     return ok;
+}
+
+static bool eval_model(const char *model, const char *variant, unsigned components, const char *component,
+                       const char *golden_rel, const char *key, const char *out_name, float *out, size_t n) {
+    return eval_precision(model, variant, SD_PRECISION_FP32, components, component, golden_rel, key, out_name, out, n);
 }
 
 /* The golden tensor key of golden_rel into out[n]. */
@@ -171,6 +179,10 @@ static void bf16_weights(void) {
     snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", root);
     unlink(path);
     write_bf16_copy(plain, path);
+    snprintf(plain, sizeof plain, "%s/vae/diffusion_pytorch_model.safetensors", g_sd15);
+    snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", root);
+    unlink(path);
+    write_bf16_copy(plain, path);
 
     static float ref[UNET_B4], got[UNET_B4];
     const char *golden = "golden/unet/tiny-sd15_b4.safetensors";
@@ -184,6 +196,83 @@ static void bf16_weights(void) {
         eval_model(root, NULL, SD_COMPONENT_TEXT_ENCODER, "text_encoder", golden, "last_hidden_state",
                    "wd_text_bf16.safetensors", tgot, TEXT_OUT))
         expect_reduced_precision(tgot, tref, TEXT_OUT, "text encoder bf16");
+}
+
+/* SD_PRECISION_BF16 (`--dtype bf16`): weight matrices stored as bfloat16 at load, float32 math.
+ * Every component stays within 1e-2 of its golden and is not exact (the bf16 path really ran); and
+ * loading a file whose weights are already bf16 gives bit-identical results with either precision,
+ * so widening bf16 in the GEMM packers is exact, as the float32 path's conversion at load is. */
+static void bf16_precision(void) {
+    static const struct {
+        const char *component, *golden, *key;
+        size_t n;
+    } cases[] = {
+        {"unet", "golden/unet/tiny-sd15_b4.safetensors", "noise_pred", UNET_B4},
+        {"unet", "golden/unet/tiny-sd21_b2_24x32.safetensors", "noise_pred", 2 * 4 * 24 * 32},
+        {"text_encoder", "golden/text_encoder/tiny-sd15.safetensors", "last_hidden_state", TEXT_OUT},
+        {"text_encoder", "golden/text_encoder/tiny-sd21.safetensors", "last_hidden_state", 0},
+        {"vae_decode", "golden/vae/tiny-sd15_decode_64x96.safetensors", "image", 3 * 64 * 96},
+        {"vae_encode", "golden/vae/tiny-sd15_encode_64x96.safetensors", "latent_mean", 4 * 8 * 12},
+        {"taesd_decode", "golden/vae/taesd_decode_64x96.safetensors", "image", 3 * 64 * 96},
+        {"taesd_encode", "golden/vae/taesd_encode_64x96.safetensors", "latents", 4 * 8 * 12},
+    };
+    enum { CAP = 1 << 16 };
+    static float ref[CAP], got[CAP];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *model = strstr(cases[i].golden, "sd21") ? g_sd21 : g_sd15;
+        size_t n = cases[i].n;
+        if (n == 0) { /* the golden's own size */
+            sd_safetensors *f = NULL;
+            CHECK_OK(sd_st_open(&f, check_ref(cases[i].golden)));
+            const sd_st_tensor *t = f ? sd_st_find(f, cases[i].key) : NULL;
+            n = t ? (size_t)t->numel : 0;
+            sd_st_close(f);
+        }
+        CHECK(n > 0 && n <= CAP, "%s: %zu floats of %s", cases[i].golden, n, cases[i].key);
+        if (n == 0 || n > CAP) continue;
+        char label[128], out[128];
+        snprintf(label, sizeof label, "%s %s bf16", cases[i].component, strstr(cases[i].golden, "sd21") ? "sd21" : "sd15");
+        snprintf(out, sizeof out, "wd_prec_%zu.safetensors", i);
+        if (read_golden(cases[i].golden, cases[i].key, ref, n) &&
+            eval_precision(model, NULL, SD_PRECISION_BF16, SD_COMPONENT_ALL, cases[i].component, cases[i].golden,
+                           cases[i].key, out, got, n))
+            expect_reduced_precision(got, ref, n, label);
+    }
+
+    /* bf16 files: the same numbers whether widened at load (fp32) or in the packers (bf16) */
+    char root[4096]; /* written by bf16_weights() */
+    snprintf(root, sizeof root, "%s", check_tmp("wd_bf16"));
+    static float a[UNET_B4], b[UNET_B4];
+    const char *golden = "golden/unet/tiny-sd15_b4.safetensors";
+    if (eval_precision(root, NULL, SD_PRECISION_FP32, SD_COMPONENT_UNET, "unet", golden, "noise_pred", "wd_bb_32.safetensors", a, UNET_B4) &&
+        eval_precision(root, NULL, SD_PRECISION_BF16, SD_COMPONENT_UNET, "unet", golden, "noise_pred", "wd_bb_16.safetensors", b, UNET_B4))
+        CHECK(bit_identical(a, b, UNET_B4), "bf16 UNet file: --dtype bf16 gives the --dtype fp32 result bit for bit");
+    static float ta[TEXT_OUT], tb[TEXT_OUT];
+    golden = "golden/text_encoder/tiny-sd15.safetensors";
+    if (eval_precision(root, NULL, SD_PRECISION_FP32, SD_COMPONENT_TEXT_ENCODER, "text_encoder", golden, "last_hidden_state",
+                       "wd_bt_32.safetensors", ta, TEXT_OUT) &&
+        eval_precision(root, NULL, SD_PRECISION_BF16, SD_COMPONENT_TEXT_ENCODER, "text_encoder", golden, "last_hidden_state",
+                       "wd_bt_16.safetensors", tb, TEXT_OUT))
+        CHECK(bit_identical(ta, tb, TEXT_OUT), "bf16 text encoder file: --dtype bf16 gives the --dtype fp32 result bit for bit");
+    enum { LAT = 4 * 8 * 12 };
+    static float va[LAT], vb[LAT], vref[LAT];
+    golden = "golden/vae/tiny-sd15_encode_64x96.safetensors";
+    if (read_golden(golden, "latent_mean", vref, LAT) &&
+        eval_precision(root, NULL, SD_PRECISION_FP32, SD_COMPONENT_VAE, "vae_encode", golden, "latent_mean",
+                       "wd_bv_32.safetensors", va, LAT) &&
+        eval_precision(root, NULL, SD_PRECISION_BF16, SD_COMPONENT_VAE, "vae_encode", golden, "latent_mean",
+                       "wd_bv_16.safetensors", vb, LAT)) {
+        CHECK(bit_identical(va, vb, LAT), "bf16 VAE file: --dtype bf16 gives the --dtype fp32 result bit for bit");
+        printf("vae_encode, bf16 file, fp32 math: relative error %.3g\n", check_rel_error(va, vref, LAT));
+    }
+
+    /* an unknown precision is refused by name */
+    sd_model_params p = sd_model_params_default();
+    p.path = g_sd15;
+    p.precision = (sd_precision)7;
+    sd_model *m = NULL;
+    sd_status st = sd_model_load(&m, &p);
+    CHECK(st == SD_ERR_ARG && strstr(sd_last_error(), "precision") && !m, "precision 7 refused: %s", sd_last_error());
 }
 
 static void variant_fallback(void) {
@@ -201,6 +290,7 @@ int main(void) {
     snprintf(g_sd21, sizeof g_sd21, "%s", check_ref("models/tiny-sd21"));
     fp16_variant();
     bf16_weights();
+    bf16_precision();
     variant_fallback();
     return check_finish();
 }

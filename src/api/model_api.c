@@ -41,6 +41,7 @@ static sd_status load_text_encoder(sd_model *m) {
     } else {
         status = sd_clip_text_config_infer(&cfg, st, prefix, layout);
     }
+    cfg.weight_dtype = m->weight_dtype;
     if (status == SD_OK) status = sd_clip_text_load(&m->text, &cfg, st, prefix, layout);
     sd_st_close(st);
     SD_TRY(status);
@@ -65,6 +66,7 @@ static sd_status load_unet(sd_model *m) {
     } else {
         status = sd_unet_config_infer(&cfg, st, f->arch == SD_ARCH_SD2);
     }
+    cfg.weight_dtype = m->weight_dtype;
     if (status == SD_OK) status = sd_unet_load(&m->unet, &cfg, st, single ? SD_CKPT_UNET_PREFIX : "", single);
     sd_st_close(st);
     SD_TRY(status);
@@ -90,6 +92,7 @@ static sd_status load_vae(sd_model *m) {
     } else {
         status = sd_vae_config_infer(&cfg, st, prefix, single);
     }
+    cfg.weight_dtype = m->weight_dtype;
     if (status == SD_OK) status = sd_vae_load(&m->vae, &cfg, st, prefix, single);
     sd_st_close(st);
     SD_TRY(status);
@@ -111,6 +114,7 @@ static sd_status load_taesd(sd_model *m) {
     }
     sd_safetensors *st = NULL;
     SD_TRY(sd_st_open(&st, f->taesd_weights));
+    cfg.weight_dtype = m->weight_dtype;
     sd_status status = sd_taesd_load(&m->taesd, &cfg, st);
     sd_st_close(st);
     SD_TRY(status);
@@ -135,9 +139,12 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     SD_CHECK_ARG(params != NULL, "sd_model_load: params is NULL");
     SD_CHECK_ARG(params->path != NULL && params->path[0] != '\0', "sd_model_load: params.path is empty");
     unsigned components = params->components ? params->components : SD_COMPONENT_ALL;
+    SD_CHECK_ARG(params->precision == SD_PRECISION_FP32 || params->precision == SD_PRECISION_BF16,
+                 "sd_model_load: unknown precision %d (SD_PRECISION_FP32 or SD_PRECISION_BF16)", (int)params->precision);
     sd_model *m = calloc(1, sizeof *m);
     if (!m) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
     m->components = components;
+    m->weight_dtype = params->precision == SD_PRECISION_BF16 ? SD_DTYPE_BF16 : SD_DTYPE_F32;
     sd_arena_init(&m->arena);
     /* TAESD alone: --model names the TAESD folder or file itself */
     bool taesd_only = components == SD_COMPONENT_TAESD && !(params->taesd_path && *params->taesd_path);
@@ -156,10 +163,11 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
         sd_model_free(m);
         return st;
     }
-    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s%s",
+    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s%s%s",
              taesd_only ? "TAESD" : sd_arch_name(m->files.arch),
              sd_layout_name(m->files.layout), m->files.root, m->has_text ? ", text encoder" : (m->tokenizer ? ", tokenizer" : ""),
-             m->has_unet ? ", UNet" : "", m->has_vae ? ", VAE" : "", m->has_taesd ? ", TAESD" : "");
+             m->has_unet ? ", UNet" : "", m->has_vae ? ", VAE" : "", m->has_taesd ? ", TAESD" : "",
+             m->weight_dtype == SD_DTYPE_BF16 ? ", bf16 weights" : "");
     *out = m;
     return SD_OK;
 }

@@ -16,6 +16,7 @@
 struct sd_model {
     sd_model_files files;
     unsigned components;
+    sd_dtype weight_dtype; /* storage of weight matrices: F32, or BF16 for SD_PRECISION_BF16 */
     sd_backend *backend;
     sd_arena arena;
     sd_tokenizer *tokenizer;

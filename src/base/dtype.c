@@ -115,3 +115,18 @@ void sd_convert_to_f32(float *dst, const void *src, sd_dtype src_dtype, size_t n
         break;
     }
 }
+
+void sd_convert_to_bf16(uint16_t *dst, const void *src, sd_dtype src_dtype, size_t n) {
+    if (src_dtype == SD_DTYPE_BF16) {
+        memcpy(dst, src, n * sizeof(uint16_t));
+        return;
+    }
+    enum { CHUNK = 1024 }; /* through float32 a chunk at a time: every source type converts there exactly */
+    float buf[CHUNK];
+    size_t esize = sd_dtype_size(src_dtype);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        sd_convert_to_f32(buf, (const uint8_t *)src + i * esize, src_dtype, m);
+        for (size_t j = 0; j < m; j++) dst[i + j] = sd_f32_to_bf16(buf[j]);
+    }
+}

@@ -50,4 +50,14 @@ static inline sd_tensor sd_tensor_4d(void *data, sd_dtype dtype, int64_t d0, int
 
 static inline float *sd_f32(const sd_tensor *t) { return (float *)t->data; }
 
+/* Rows [row0, row0 + rows) of dimension 0, same dtype: a view (weights may be stored bf16, so the
+ * offset is in bytes of the tensor's own type). */
+static inline sd_tensor sd_tensor_slice0(const sd_tensor *t, int64_t row0, int64_t rows) {
+    sd_tensor v = *t;
+    int64_t row_elems = t->shape[0] ? sd_tensor_numel(t) / t->shape[0] : 0;
+    v.data = (char *)t->data + (size_t)(row0 * row_elems) * sd_dtype_size(t->dtype);
+    v.shape[0] = rows;
+    return v;
+}
+
 #endif

@@ -8,6 +8,7 @@
 enum { CLIP_HEAD_DIM = 64, CLIP_MAX_LAYERS = 64 };
 
 sd_status sd_clip_text_config_read(sd_clip_text_config *cfg, const sd_config *json) {
+    memset(cfg, 0, sizeof *cfg);
     long vocab, hidden, layers, heads, inter, positions;
     double eps;
     const char *act = NULL;
@@ -97,6 +98,7 @@ static int count_layers(const sd_safetensors *file, const char *prefix, sd_clip_
 
 sd_status sd_clip_text_config_infer(sd_clip_text_config *cfg, const sd_safetensors *file, const char *prefix,
                                     sd_clip_layout layout) {
+    memset(cfg, 0, sizeof *cfg);
     char key[512];
     snprintf(key, sizeof key, "%s%s", prefix,
              layout == SD_CLIP_LAYOUT_OPENCLIP ? "token_embedding.weight" : "text_model.embeddings.token_embedding.weight");
@@ -148,6 +150,7 @@ sd_status sd_clip_text_load(sd_clip_text *model, const sd_clip_text_config *cfg,
         .map_ctx = &c,
         .prefix = prefix,
         .component = "text_encoder",
+        .matrix_dtype = cfg->weight_dtype,
         .store = &model->store,
     };
     sd_status st = SD_OK;

@@ -168,7 +168,8 @@ sd_status sd_taesd_load(sd_taesd *t, const sd_taesd_config *cfg, const sd_safete
                          cfg->decoder_channels[i] == cfg->decoder_channels[0],
                      "sd_taesd_load: invalid decoder level %d in config", i);
     t->cfg = *cfg;
-    sd_weight_loader ld = {.file = file, .prefix = "", .component = "taesd", .store = &t->store};
+    sd_weight_loader ld = {.file = file, .prefix = "", .component = "taesd", .store = &t->store,
+                          .matrix_dtype = cfg->weight_dtype};
     sd_status st = load_encoder(&ld, t);
     if (st == SD_OK) st = load_decoder(&ld, t);
     if (st != SD_OK) sd_taesd_free(t);

@@ -40,6 +40,7 @@ typedef struct sd_taesd_config {
     int encoder_channels[SD_TAESD_MAX_LEVELS], decoder_channels[SD_TAESD_MAX_LEVELS];
     int encoder_blocks[SD_TAESD_MAX_LEVELS], decoder_blocks[SD_TAESD_MAX_LEVELS];
     float scaling_factor, shift_factor; /* informational: not applied by encode/decode */
+    sd_dtype weight_dtype; /* storage of weight matrices: F32 (default) or BF16, see weights.h */
 } sd_taesd_config;
 
 /* AutoencoderTinyBlock: relu(conv(relu(conv(relu(conv(x))))) + x); the skip is the identity

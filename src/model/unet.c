@@ -325,6 +325,7 @@ sd_status sd_unet_load(sd_unet *unet, const sd_unet_config *cfg, const sd_safete
         .prefix = prefix,
         .component = "unet",
         .store = &unet->store,
+        .matrix_dtype = cfg->weight_dtype,
     };
     sd_status st = load_all(unet, &ld);
     if (st != SD_OK) sd_unet_free(unet);

@@ -37,6 +37,7 @@ typedef struct sd_unet_config {
     bool flip_sin_to_cos;
     float freq_shift;
     int time_embed_dim; /* 4 * block_out_channels[0] */
+    sd_dtype weight_dtype; /* storage of weight matrices: F32 (default) or BF16, see weights.h */
 } sd_unet_config;
 
 typedef struct sd_unet_resnet {

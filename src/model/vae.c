@@ -125,6 +125,7 @@ static void init_loader(sd_weight_loader *ld, const sd_safetensors *file, const 
     ld->component = "vae";
     ld->map_ctx = cfg;
     ld->store = store;
+    ld->matrix_dtype = cfg->weight_dtype;
     if (ldm_layout) ld->map = sd_vae_ldm_key_map;
     else if (has_legacy_attention(file, prefix)) ld->map = sd_vae_legacy_key_map;
 }
@@ -219,7 +220,7 @@ static sd_status load_proj(sd_weight_loader *ld, sd_tensor *w, sd_tensor *b, int
     snprintf(name, sizeof name, "%s.weight", path);
     if (find_nd(ld, name, 4)) {
         SD_TRY(sd_weights_load(ld, w, name, 4, (int64_t[]){c, c, 1, 1}));
-        *w = sd_tensor_2d(w->data, SD_DTYPE_F32, c, c);
+        *w = sd_tensor_2d(w->data, w->dtype, c, c); /* the 1x1 conv as the linear it is */
     } else {
         SD_TRY(sd_weights_load(ld, w, name, 2, (int64_t[]){c, c}));
     }
@@ -548,10 +549,8 @@ sd_status sd_vae_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor 
 
     /* quant_conv split by output rows: mean from rows 0..L-1, logvar from rows L..2L-1, so each
      * lands contiguous even when N > 1 (torch.chunk of the moments along channels) */
-    sd_tensor qw_mean = sd_tensor_4d(vae->quant_w.data, SD_DTYPE_F32, L, 2 * L, 1, 1);
-    sd_tensor qw_logvar = sd_tensor_4d(sd_f32(&vae->quant_w) + L * 2 * L, SD_DTYPE_F32, L, 2 * L, 1, 1);
-    sd_tensor qb_mean = sd_tensor_make(vae->quant_b.data, SD_DTYPE_F32, 1, (int64_t[]){L});
-    sd_tensor qb_logvar = sd_tensor_make(sd_f32(&vae->quant_b) + L, SD_DTYPE_F32, 1, (int64_t[]){L});
+    sd_tensor qw_mean = sd_tensor_slice0(&vae->quant_w, 0, L), qw_logvar = sd_tensor_slice0(&vae->quant_w, L, L);
+    sd_tensor qb_mean = sd_tensor_slice0(&vae->quant_b, 0, L), qb_logvar = sd_tensor_slice0(&vae->quant_b, L, L);
     sd_tensor logvar = new_act(&c, n, L, h, w); // (N, L, h, w)
     sd_op_conv2d(be, mean, &z, &qw_mean, &qb_mean, 1, 0);
     sd_op_conv2d(be, &logvar, &z, &qw_logvar, &qb_logvar, 1, 0);

@@ -48,6 +48,7 @@ typedef struct sd_vae_config {
     int norm_num_groups;
     bool mid_attention; /* mid_block_add_attention (diffusers >= 0.26; always true before) */
     float scaling_factor; /* informational: not applied by encode/decode */
+    sd_dtype weight_dtype; /* storage of weight matrices: F32 (default) or BF16, see weights.h */
 } sd_vae_config;
 
 typedef struct sd_vae_resnet {

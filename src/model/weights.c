@@ -77,13 +77,20 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     }
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= shape[i];
-    float *buf = store_alloc(loader->store, (size_t)numel * sizeof(float));
-    if (!buf) return sd_fail(SD_ERR_NOMEM, "%s: out of memory loading '%s' (%lld floats)", path, ref.key, (long long)numel);
+    /* matrices: bf16 when asked; else a 16-bit file's own type (widening later is exact, and the
+     * copy is half the size); vectors and float32/64 files: float32 */
+    sd_dtype dtype = SD_DTYPE_F32;
+    if (ndim >= 2 && loader->matrix_dtype == SD_DTYPE_BF16) dtype = SD_DTYPE_BF16;
+    else if (ndim >= 2 && (t->dtype == SD_DTYPE_F16 || t->dtype == SD_DTYPE_BF16)) dtype = t->dtype;
+    void *buf = store_alloc(loader->store, (size_t)numel * sd_dtype_size(dtype));
+    if (!buf) return sd_fail(SD_ERR_NOMEM, "%s: out of memory loading '%s' (%lld values)", path, ref.key, (long long)numel);
     const uint8_t *src = sd_st_data(loader->file, t);
     if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);
-    sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
+    if (dtype == SD_DTYPE_F32) sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
+    else if (dtype == t->dtype) memcpy(buf, src, (size_t)numel * sizeof(uint16_t));
+    else sd_convert_to_bf16(buf, src, t->dtype, (size_t)numel);
     sd_st_release(loader->file, src, (size_t)numel * sd_dtype_size(t->dtype));
-    *dst = sd_tensor_make(buf, SD_DTYPE_F32, ndim, shape);
+    *dst = sd_tensor_make(buf, dtype, ndim, shape);
     return SD_OK;
 }
 

@@ -4,8 +4,9 @@
  * Internal names are the diffusers / transformers module paths (e.g.
  * "text_model.encoder.layers.0.self_attn.q_proj.weight"): one naming for every layout. A key map
  * turns an internal name into the file's key (plus an optional row slice, for fused tensors such
- * as OpenCLIP's in_proj_weight). Each weight is checked for shape and float dtype, converted once
- * to float32 and owned by the sd_weight_store; the mmap is not needed afterwards.
+ * as OpenCLIP's in_proj_weight). Each weight is checked for shape and float dtype, converted
+ * once (see matrix_dtype below for the matrices) and owned by the sd_weight_store; the mmap is not
+ * needed afterwards.
  */
 #ifndef SD_MODEL_WEIGHTS_H
 #define SD_MODEL_WEIGHTS_H
@@ -38,6 +39,12 @@ typedef struct sd_weight_loader {
     const char *prefix; /* prepended to the file key (e.g. "cond_stage_model.transformer.") */
     const char *component; /* for messages: "text_encoder" */
     sd_weight_store *store;
+    /* Storage of weight matrices (2-D and up: linear and conv weights, embedding tables): F32 (the
+     * default, exact) keeps a float16/bfloat16 file's own 16-bit type and widens float32/64 files
+     * to F32; BF16 rounds every matrix to bfloat16. The ops widen 16-bit weights to float32 as
+     * they pack them, exactly, so F32 computes the same numbers as converting at load, in half
+     * the memory for a 16-bit file. Vectors (biases, norms) are always F32. */
+    sd_dtype matrix_dtype;
 } sd_weight_loader;
 
 void sd_weight_store_free(sd_weight_store *store);

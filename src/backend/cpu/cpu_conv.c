@@ -80,8 +80,9 @@ static void pack_im2col(const sd_gemm_operand *op, float *dst, int64_t k0, int64
 
 void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
                    int stride, int padding) {
-    if (in->dtype != SD_DTYPE_F32 || weight->dtype != SD_DTYPE_F32 || out->dtype != SD_DTYPE_F32) {
-        sd_backend_fail(be, SD_ERR_UNSUPPORTED, "conv2d: only float32 is supported");
+    if (in->dtype != SD_DTYPE_F32 || out->dtype != SD_DTYPE_F32 || (bias && bias->dtype != SD_DTYPE_F32) ||
+        (weight->dtype != SD_DTYPE_F32 && weight->dtype != SD_DTYPE_BF16 && weight->dtype != SD_DTYPE_F16)) {
+        sd_backend_fail(be, SD_ERR_UNSUPPORTED, "conv2d: float32 data (weights float32, bfloat16 or float16) only");
         return;
     }
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3];
@@ -91,9 +92,11 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
     for (int64_t b = 0; b < n; b++) {
         const float *img = sd_f32(in) + b * ci * h * w;
         conv_geom geom = {img, h, w, k, wo, stride, padding};
-        sd_gemm_args g = {.m = co, .n = plane, .k = kdim, .a = {.p = sd_f32(weight), .rs = kdim, .cs = 1},
+        sd_gemm_args g = {.m = co, .n = plane, .k = kdim, .a = {.rs = kdim, .cs = 1},
                           .c = sd_f32(out) + b * co * plane, .ldc = plane, .bias = bias ? sd_f32(bias) : NULL,
                           .bias_kind = bias ? SD_GEMM_BIAS_ROW : SD_GEMM_BIAS_NONE};
+        if (weight->dtype == SD_DTYPE_F32) g.a.p = sd_f32(weight);
+        else g.a.p16 = weight->data, g.a.type16 = weight->dtype; /* widened as it is packed */
         if (direct) g.b = (sd_gemm_operand){.p = img, .rs = plane, .cs = 1};
         else g.b = (sd_gemm_operand){.pack = pack_im2col, .ctx = &geom};
         sd_cpu_gemm(be, &g);

@@ -55,7 +55,7 @@ int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
-    g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (n < max && g_pack_avx2) out[n++] = &g_avx2;
 #endif
     if (n < max) out[n++] = &g_generic;
@@ -70,29 +70,37 @@ const sd_gemm_kernel *sd_gemm_best_kernel(void) {
 
 /* ---- packing ---- */
 
+/* Element idx of an operand's storage, widened to float32 (exact from bf16 and f16). */
+static inline float op_at(const sd_gemm_operand *op, int64_t idx) {
+    if (!op->p16) return op->p[idx];
+    if (op->type16 == SD_DTYPE_F16) return sd_f16_to_f32(op->p16[idx]);
+    uint32_t u = (uint32_t)op->p16[idx] << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 void sd_gemm_pack_a(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w) {
-    const float *p = op->p;
     for (int64_t i0 = 0; i0 < nr; i0 += w) {
         int64_t rows = nr - i0 < w ? nr - i0 : w;
         float *d = dst + i0 * nc;
         if (op->rs == 1) { /* A stored transposed: a panel row is contiguous */
             for (int64_t k = 0; k < nc; k++) {
-                const float *s = p + (c0 + k) * op->cs + r0 + i0;
-                for (int64_t i = 0; i < rows; i++) d[k * w + i] = s[i];
+                int64_t s = (c0 + k) * op->cs + r0 + i0;
+                for (int64_t i = 0; i < rows; i++) d[k * w + i] = op_at(op, s + i);
                 for (int64_t i = rows; i < w; i++) d[k * w + i] = 0.0f;
             }
             continue;
         }
         if (op->cs == 1 && rows == 6 && w == 6 && g_pack_avx2) {
-            sd_gemm_pack_a6_avx2(d, p + (r0 + i0) * op->rs + c0, op->rs, nc);
+            int64_t s = (r0 + i0) * op->rs + c0;
+            if (op->p16) sd_gemm_pack_a6_avx2(d, op->p16 + s, op->type16, op->rs, nc);
+            else sd_gemm_pack_a6_avx2(d, op->p + s, SD_DTYPE_F32, op->rs, nc);
             continue;
         }
         for (int64_t i = 0; i < rows; i++) {
-            const float *s = p + (r0 + i0 + i) * op->rs + c0 * op->cs;
-            if (op->cs == 1)
-                for (int64_t k = 0; k < nc; k++) d[k * w + i] = s[k];
-            else
-                for (int64_t k = 0; k < nc; k++) d[k * w + i] = s[k * op->cs];
+            int64_t s = (r0 + i0 + i) * op->rs + c0 * op->cs;
+            for (int64_t k = 0; k < nc; k++) d[k * w + i] = op_at(op, s + k * op->cs);
         }
         for (int64_t i = rows; i < w; i++)
             for (int64_t k = 0; k < nc; k++) d[k * w + i] = 0.0f;
@@ -100,32 +108,30 @@ void sd_gemm_pack_a(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t n
 }
 
 void sd_gemm_pack_b(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w) {
-    const float *p = op->p;
     for (int64_t j0 = 0; j0 < nc; j0 += w) {
         int64_t cols = nc - j0 < w ? nc - j0 : w;
         float *d = dst + j0 * nr;
         if (op->cs == 1) { /* row-major B: each k row of the panel is contiguous */
             for (int64_t k = 0; k < nr; k++) {
-                const float *s = p + (r0 + k) * op->rs + c0 + j0;
-                if (cols == w) {
-                    memcpy(d + k * w, s, (size_t)w * sizeof(float));
+                int64_t s = (r0 + k) * op->rs + c0 + j0;
+                if (cols == w && !op->p16) {
+                    memcpy(d + k * w, op->p + s, (size_t)w * sizeof(float));
                 } else {
-                    for (int64_t j = 0; j < cols; j++) d[k * w + j] = s[j];
+                    for (int64_t j = 0; j < cols; j++) d[k * w + j] = op_at(op, s + j);
                     for (int64_t j = cols; j < w; j++) d[k * w + j] = 0.0f;
                 }
             }
             continue;
         }
         if (op->rs == 1 && cols == w && w % 8 == 0 && g_pack_avx2) {
-            sd_gemm_pack_bt_avx2(d, p + (c0 + j0) * op->cs + r0, op->cs, nr, w);
+            int64_t s = (c0 + j0) * op->cs + r0;
+            if (op->p16) sd_gemm_pack_bt_avx2(d, op->p16 + s, op->type16, op->cs, nr, w);
+            else sd_gemm_pack_bt_avx2(d, op->p + s, SD_DTYPE_F32, op->cs, nr, w);
             continue;
         }
         for (int64_t j = 0; j < cols; j++) { /* B = W^T (linear): walk each W row along k */
-            const float *s = p + (c0 + j0 + j) * op->cs + r0 * op->rs;
-            if (op->rs == 1)
-                for (int64_t k = 0; k < nr; k++) d[k * w + j] = s[k];
-            else
-                for (int64_t k = 0; k < nr; k++) d[k * w + j] = s[k * op->rs];
+            int64_t s = (c0 + j0 + j) * op->cs + r0 * op->rs;
+            for (int64_t k = 0; k < nr; k++) d[k * w + j] = op_at(op, s + k * op->rs);
         }
         for (int64_t j = cols; j < w; j++)
             for (int64_t k = 0; k < nr; k++) d[k * w + j] = 0.0f;

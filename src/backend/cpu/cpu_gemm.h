@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/dtype.h"
 #include "base/threads.h"
 
 enum { SD_GEMM_MAX_MR = 16, SD_GEMM_MAX_NR = 32 };
@@ -40,6 +41,10 @@ typedef struct sd_gemm_kernel {
 typedef struct sd_gemm_operand sd_gemm_operand;
 struct sd_gemm_operand {
     const float *p;
+    /* When set, the operand is 16-bit at p16 (p unused): weights kept as BF16 or F16 (type16),
+     * widened to float32 as they are packed. */
+    const uint16_t *p16;
+    sd_dtype type16;
     int64_t rs, cs;
     void (*pack)(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w);
     const void *ctx;
@@ -75,10 +80,11 @@ void sd_gemm_pack_a(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t n
 void sd_gemm_pack_b(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w);
 
 /* x86 kernels (cpu_simd_x86.c); stubs on other architectures, never selected there. */
-/* dst[k * w + j] = src[j * ld + k], j < w (a multiple of 8), k < kc: a full panel of B = W^T. */
-void sd_gemm_pack_bt_avx2(float *dst, const float *src, int64_t ld, int64_t kc, int w);
+/* src of `type` F32, BF16 or F16, widened to float32 (exactly):
+ * dst[k * w + j] = src[j * ld + k], j < w (a multiple of 8), k < kc: a full panel of B = W^T. */
+void sd_gemm_pack_bt_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc, int w);
 /* dst[k * 6 + i] = src[i * ld + k], i < 6, k < kc: a full 6-row panel of row-major A. */
-void sd_gemm_pack_a6_avx2(float *dst, const float *src, int64_t ld, int64_t kc);
+void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc);
 void sd_gemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n, bool acc);
 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n,
                                  bool acc);

@@ -28,12 +28,22 @@ static bool all_f32(sd_backend *be, const char *op, const sd_tensor *a, const sd
     return true;
 }
 
+/* Weights may be stored as bfloat16 or float16 (weights.h); everything else is float32. */
+static bool weight_ok(sd_backend *be, const char *op, const sd_tensor *w) {
+    if (w->dtype == SD_DTYPE_F32 || w->dtype == SD_DTYPE_BF16 || w->dtype == SD_DTYPE_F16) return true;
+    sd_backend_fail(be, SD_ERR_UNSUPPORTED, "%s: weight dtype %s not supported", op, sd_dtype_name(w->dtype));
+    return false;
+}
+
 void sd_cpu_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias) {
-    if (!all_f32(be, "linear", out, in, weight) || !all_f32(be, "linear", bias, NULL, NULL)) return;
+    if (!all_f32(be, "linear", out, in, bias) || !weight_ok(be, "linear", weight)) return;
     int64_t m = sd_tensor_rows(in), k = sd_tensor_cols(in), n = weight->shape[0];
+    bool w16 = weight->dtype != SD_DTYPE_F32;
     /* C [m, n] = X [m, k] . W^T: A is X row-major, B(kk, j) = W[j, kk] (packed per panel) */
     sd_gemm_args g = {.m = m, .n = n, .k = k, .a = {.p = sd_f32(in), .rs = k, .cs = 1},
-                      .b = {.p = sd_f32(weight), .rs = 1, .cs = k}, .c = sd_f32(out), .ldc = n,
+                      .b = {.p = w16 ? NULL : sd_f32(weight), .p16 = w16 ? weight->data : NULL,
+                            .type16 = weight->dtype, .rs = 1, .cs = k},
+                      .c = sd_f32(out), .ldc = n,
                       .bias = bias ? sd_f32(bias) : NULL, .bias_kind = bias ? SD_GEMM_BIAS_COL : SD_GEMM_BIAS_NONE};
     sd_cpu_gemm(be, &g);
 }
@@ -178,8 +188,11 @@ void sd_cpu_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
 }
 
 void sd_cpu_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids) {
-    if (!all_f32(be, "embedding", out, table, NULL)) return;
+    if (!all_f32(be, "embedding", out, NULL, NULL) || !weight_ok(be, "embedding", table)) return;
     int64_t rows = sd_tensor_rows(out), c = sd_tensor_cols(out);
-    for (int64_t i = 0; i < rows; i++)
-        memcpy(sd_f32(out) + i * c, sd_f32(table) + (int64_t)ids[i] * c, (size_t)c * sizeof(float));
+    for (int64_t i = 0; i < rows; i++) {
+        float *dst = sd_f32(out) + i * c;
+        size_t row = (size_t)ids[i] * (size_t)c * sd_dtype_size(table->dtype);
+        sd_convert_to_f32(dst, (const char *)table->data + row, table->dtype, (size_t)c);
+    }
 }

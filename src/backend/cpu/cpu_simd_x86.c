@@ -9,7 +9,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define SD_AVX2 __attribute__((target("avx2,fma")))
+#define SD_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SD_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 /* Copies (acc: adds) the first m x n of a row-major tile t (row stride ts) into c. */
@@ -114,19 +114,40 @@ SD_AVX512 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const flo
     if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
 }
 
-/* ---- packing B = W^T (linear weights) with 8x8 transposes ----
- * dst[k * w + j] = src[j * ld + k] for j < 8 * groups (w a multiple of 8), k < kc: one 8x8 block is 8
- * row loads, 24 shuffles and 8 stores instead of 64 scalar strided stores (perf: the scalar pack
- * was 8% of a 256x256 UNet step, most of it here). */
-SD_AVX2 void sd_gemm_pack_bt_avx2(float *dst, const float *src, int64_t ld, int64_t kc, int w) {
+/* ---- packing: float32, bfloat16 or float16 sources, widened to float32 panels ----
+ * Each packer is written once over the source type, which every call site fixes, so the compiler
+ * emits one copy per type. Widening is exact (bf16: the 16 bits become the high half; f16: F16C). */
+
+#define SD_INLINE __attribute__((always_inline)) static inline
+
+SD_AVX2 SD_INLINE __m256 load8(const void *p, int64_t i, sd_dtype t) {
+    if (t == SD_DTYPE_F32) return _mm256_loadu_ps((const float *)p + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    if (t == SD_DTYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+SD_AVX2 SD_INLINE float load1(const void *p, int64_t i, sd_dtype t) {
+    if (t == SD_DTYPE_F32) return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    if (t == SD_DTYPE_F16) return _cvtsh_ss(h);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* A full panel of B = W^T: dst[k * w + j] = src[j * ld + k], j < w (a multiple of 8), k < kc. 8x8
+ * transposes in registers. */
+SD_AVX2 SD_INLINE void pack_bt(float *dst, const void *src, int64_t ld, int64_t kc, int w, sd_dtype type) {
     for (int jg = 0; jg < w; jg += 8) {
-        const float *s0 = src + (int64_t)jg * ld;
+        int64_t s0 = (int64_t)jg * ld;
         int64_t k = 0;
         for (; k + 8 <= kc; k += 8) {
-            __m256 r0 = _mm256_loadu_ps(s0 + k), r1 = _mm256_loadu_ps(s0 + ld + k);
-            __m256 r2 = _mm256_loadu_ps(s0 + 2 * ld + k), r3 = _mm256_loadu_ps(s0 + 3 * ld + k);
-            __m256 r4 = _mm256_loadu_ps(s0 + 4 * ld + k), r5 = _mm256_loadu_ps(s0 + 5 * ld + k);
-            __m256 r6 = _mm256_loadu_ps(s0 + 6 * ld + k), r7 = _mm256_loadu_ps(s0 + 7 * ld + k);
+            __m256 r0 = load8(src, s0 + k, type), r1 = load8(src, s0 + ld + k, type);
+            __m256 r2 = load8(src, s0 + 2 * ld + k, type), r3 = load8(src, s0 + 3 * ld + k, type);
+            __m256 r4 = load8(src, s0 + 4 * ld + k, type), r5 = load8(src, s0 + 5 * ld + k, type);
+            __m256 r6 = load8(src, s0 + 6 * ld + k, type), r7 = load8(src, s0 + 7 * ld + k, type);
             __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
             __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
             __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -146,22 +167,28 @@ SD_AVX2 void sd_gemm_pack_bt_avx2(float *dst, const float *src, int64_t ld, int6
             _mm256_storeu_ps(d + 7 * w, _mm256_permute2f128_ps(u3, u7, 0x31));
         }
         for (; k < kc; k++)
-            for (int j = 0; j < 8; j++) dst[k * w + jg + j] = s0[j * ld + k];
+            for (int j = 0; j < 8; j++) dst[k * w + jg + j] = load1(src, s0 + j * ld + k, type);
     }
 }
 
-/* ---- packing a full 6-row A panel from row-major A (conv weights, linear inputs) ----
+SD_AVX2 void sd_gemm_pack_bt_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc, int w) {
+    if (type == SD_DTYPE_BF16) pack_bt(dst, src, ld, kc, w, SD_DTYPE_BF16);
+    else if (type == SD_DTYPE_F16) pack_bt(dst, src, ld, kc, w, SD_DTYPE_F16);
+    else pack_bt(dst, src, ld, kc, w, SD_DTYPE_F32);
+}
+
+/* A full 6-row A panel from row-major A (conv weights, linear inputs):
  * dst[k * 6 + i] = src[i * ld + k], i < 6, k < kc. 8 k at a time: an 8x8 transpose of the 6 rows plus
  * two zero rows, each output column stored 8 wide at dst + k * 6 in ascending k, so the 2 extra
  * floats are overwritten by the next store; the last column of the panel is stored exactly.
  * (perf: the scalar pack was ~4% of a 256x256 UNet step and slowed the weight-heavy 8x8 convs.) */
-SD_AVX2 void sd_gemm_pack_a6_avx2(float *dst, const float *src, int64_t ld, int64_t kc) {
+SD_AVX2 SD_INLINE void pack_a6(float *dst, const void *src, int64_t ld, int64_t kc, sd_dtype type) {
     int64_t k = 0;
     __m256 z = _mm256_setzero_ps();
     for (; k + 8 <= kc; k += 8) {
-        __m256 r0 = _mm256_loadu_ps(src + k), r1 = _mm256_loadu_ps(src + ld + k);
-        __m256 r2 = _mm256_loadu_ps(src + 2 * ld + k), r3 = _mm256_loadu_ps(src + 3 * ld + k);
-        __m256 r4 = _mm256_loadu_ps(src + 4 * ld + k), r5 = _mm256_loadu_ps(src + 5 * ld + k);
+        __m256 r0 = load8(src, k, type), r1 = load8(src, ld + k, type);
+        __m256 r2 = load8(src, 2 * ld + k, type), r3 = load8(src, 3 * ld + k, type);
+        __m256 r4 = load8(src, 4 * ld + k, type), r5 = load8(src, 5 * ld + k, type);
         __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
         __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
         __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -180,7 +207,13 @@ SD_AVX2 void sd_gemm_pack_a6_avx2(float *dst, const float *src, int64_t ld, int6
         memcpy(d + 42, last, 6 * sizeof(float));
     }
     for (; k < kc; k++)
-        for (int i = 0; i < 6; i++) dst[k * 6 + i] = src[i * ld + k];
+        for (int i = 0; i < 6; i++) dst[k * 6 + i] = load1(src, i * ld + k, type);
+}
+
+SD_AVX2 void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc) {
+    if (type == SD_DTYPE_BF16) pack_a6(dst, src, ld, kc, SD_DTYPE_BF16);
+    else if (type == SD_DTYPE_F16) pack_a6(dst, src, ld, kc, SD_DTYPE_F16);
+    else pack_a6(dst, src, ld, kc, SD_DTYPE_F32);
 }
 
 /* ---- AVX2 row kernels ---- */
@@ -349,8 +382,8 @@ const sd_cpu_vec *sd_cpu_vec_avx2(void) {
 
 #else /* not x86-64: the dispatch never selects these */
 
-void sd_gemm_pack_bt_avx2(float *dst, const float *src, int64_t ld, int64_t kc, int w) {}
-void sd_gemm_pack_a6_avx2(float *dst, const float *src, int64_t ld, int64_t kc) {}
+void sd_gemm_pack_bt_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc, int w) {}
+void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, int64_t ld, int64_t kc) {}
 void sd_gemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n, bool acc) {}
 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n,
                                  bool acc) {}
