@@ -293,6 +293,10 @@ static void test_conv(sd_backend *be) {
         {1, 3, 5, 7, 9, 3, 1, 1},   {2, 4, 6, 17, 33, 3, 2, 1}, {3, 5, 7, 8, 8, 1, 1, 0},  {1, 3, 2, 5, 6, 3, 1, 0},
         {1, 20, 37, 19, 21, 3, 1, 1}, {8, 2, 3, 4, 20, 3, 1, 1}, {1, 7, 9, 12, 12, 4, 2, 1}, {1, 33, 17, 6, 40, 1, 1, 0},
         {2, 2, 3, 3, 1, 3, 1, 2},   {1, 3, 4, 9, 11, 5, 1, 2}, /* padding wider than a row */
+        /* Winograd F(4x4, 3x3): partial tiles at the right and bottom, channels not multiples of
+         * the panels, blocks of tiles past the image, a batch, TAESD's 64 channels */
+        {1, 16, 17, 9, 33, 3, 1, 1}, {2, 24, 40, 13, 70, 3, 1, 1}, {1, 64, 64, 20, 100, 3, 1, 1},
+        {1, 19, 16, 8, 32, 3, 1, 1}, {3, 33, 23, 11, 129, 3, 1, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t n = cases[c].n, ci = cases[c].ci, co = cases[c].co, h = cases[c].h, w = cases[c].w, k = cases[c].k;

@@ -3,10 +3,12 @@
  * col is never materialised: the GEMM's B packer reads each KC x NR panel straight from the
  * image (im2col fused into packing), so a 512x512 VAE layer needs no 1 GB unfold and every image
  * element is read from cache while it is packed. 1x1 stride-1 convolutions use the image as B.
- * Threads: the GEMM driver splits Co x HoWo into tiles over the pool. */
+ * Threads: the GEMM driver splits Co x HoWo into tiles over the pool. 3x3 stride-1 layers with few
+ * channels on wide images go to Winograd F(4x4, 3x3) instead (cpu_winograd.c). */
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_winograd.h"
 
 typedef struct conv_geom {
     const float *img; /* [Ci, H, W] of one image */
@@ -87,6 +89,10 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
     }
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3];
     int64_t co = out->shape[1], ho = out->shape[2], wo = out->shape[3], k = weight->shape[2];
+    if (sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, stride, padding)) {
+        sd_cpu_conv3x3_winograd(be, out, in, weight, bias);
+        return;
+    }
     int64_t kdim = ci * k * k, plane = ho * wo;
     bool direct = k == 1 && stride == 1 && padding == 0;
     for (int64_t b = 0; b < n; b++) {
