@@ -311,6 +311,15 @@ static void test_conv(sd_backend *be) {
         double rel = check_rel_error(y, r, (size_t)(n * co * ho * wo));
         CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "conv case %zu (%s): rel %.3g", c, sd_cpu(be)->gemm->name, rel);
         int64_t ny = n * co * ho * wo;
+        /* the fused epilogue: relu(conv + bias + residual) */
+        float *res = randn_buf(ny);
+        sd_tensor tres = sd_tensor_4d(res, SD_DTYPE_F32, n, co, ho, wo);
+        for (int64_t i = 0; i < ny; i++) r[i] = r[i] + res[i] > 0.0f ? r[i] + res[i] : 0.0f;
+        sd_op_conv2d_fused(be, &ty, &tx, &tw, c % 2 ? NULL : &tb, s, p, &tres, SD_ACT_RELU);
+        rel = check_rel_error(y, r, (size_t)ny);
+        CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "conv case %zu (%s) + residual, relu: rel %.3g", c,
+              sd_cpu(be)->gemm->name, rel);
+        free(res);
         for (int t = 0; t < 2; t++) {
             uint16_t *w16 = to16(wt, co * ci * k * k, g_w16[t], wt);
             sd_tensor th = sd_tensor_4d(w16, g_w16[t], co, ci, k, k);

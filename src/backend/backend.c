@@ -200,7 +200,17 @@ static void fail_shapes(sd_backend *be, const char *op, const sd_tensor *out, co
 
 void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
                   int stride, int padding) {
+    sd_op_conv2d_fused(be, out, in, weight, bias, stride, padding, NULL, SD_ACT_NONE);
+}
+
+void sd_op_conv2d_fused(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight,
+                        const sd_tensor *bias, int stride, int padding, const sd_tensor *residual, sd_activation act) {
     if (!ready(be, out)) return;
+    if ((residual && sd_tensor_numel(residual) != sd_tensor_numel(out)) || (act != SD_ACT_NONE && act != SD_ACT_RELU)) {
+        sd_backend_fail(be, SD_ERR_ARG, "conv2d: the fused epilogue takes a residual of out's size and no activation "
+                        "or ReLU (activation %d)", (int)act);
+        return;
+    }
     int64_t k = weight->ndim == 4 ? weight->shape[2] : 0;
     bool ok = in->ndim == 4 && out->ndim == 4 && weight->ndim == 4 && weight->shape[3] == k && k > 0 && stride > 0 &&
               padding >= 0 && weight->shape[1] == in->shape[1] && out->shape[0] == in->shape[0] &&
@@ -216,8 +226,8 @@ void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
     double flops0 = be->flops;
     be->flops += 2.0 * (double)sd_tensor_numel(out) * (double)in->shape[1] * (double)k * (double)k;
     double t0 = op_start(be);
-    be->vt->conv2d(be, out, in, weight, bias, stride, padding);
-    op_done(be, t0, be->flops - flops0, "conv%lldx%lld s%d %lld->%lld @%lldx%lld", (long long)k, (long long)k, stride, (long long)in->shape[1], (long long)out->shape[1], (long long)out->shape[2], (long long)out->shape[3]);
+    be->vt->conv2d(be, out, in, weight, bias, stride, padding, residual, act);
+    op_done(be, t0, be->flops - flops0, "conv%lldx%lld s%d %lld->%lld @%lldx%lld%s", (long long)k, (long long)k, stride, (long long)in->shape[1], (long long)out->shape[1], (long long)out->shape[2], (long long)out->shape[3], residual ? " +res" : "");
 }
 
 void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,

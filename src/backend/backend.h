@@ -46,7 +46,7 @@ typedef struct sd_backend_vtable {
     void (*softmax)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
     void (*embedding)(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
     void (*conv2d)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
-                   int stride, int padding);
+                   int stride, int padding, const sd_tensor *residual, sd_activation act);
     void (*group_norm)(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
                        const sd_tensor *beta, int groups, float eps, bool silu);
     void (*upsample_nearest)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
@@ -107,6 +107,10 @@ void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, con
  * and zero padding on both axes. out [N, Co, (H + 2p - k)/s + 1, (W + 2p - k)/s + 1]. */
 void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
                   int stride, int padding);
+/* The same with its epilogue fused: out = act(conv(in) + bias + residual); residual (out's size, not
+ * aliasing out) may be NULL; act SD_ACT_NONE or SD_ACT_RELU (TAESD's conv, add, ReLU). */
+void sd_op_conv2d_fused(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight,
+                        const sd_tensor *bias, int stride, int padding, const sd_tensor *residual, sd_activation act);
 /* GroupNorm over [N, C, ...] with `groups` groups (biased variance, like torch), then SiLU when asked
  * (the ResNet pair, fused). */
 void sd_op_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,

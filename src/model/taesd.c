@@ -198,13 +198,9 @@ static sd_tensor view4(const sd_tensor *buf, int64_t n, int64_t c, int64_t h, in
 static void block_forward(taesd_ctx *c, sd_tensor *out, const sd_tensor *x, const sd_taesd_block *b) {
     sd_arena_mark mark = sd_arena_get_mark(c->arena);
     sd_tensor t = sd_arena_tensor(c->arena, SD_DTYPE_F32, 4, x->shape); // (N, C, H, W)
-    sd_op_conv2d(c->be, out, x, &b->conv_w[0], &b->conv_b[0], 1, 1);
-    sd_op_activation(c->be, out, out, SD_ACT_RELU);
-    sd_op_conv2d(c->be, &t, out, &b->conv_w[1], &b->conv_b[1], 1, 1);
-    sd_op_activation(c->be, &t, &t, SD_ACT_RELU);
-    sd_op_conv2d(c->be, out, &t, &b->conv_w[2], &b->conv_b[2], 1, 1);
-    sd_op_add(c->be, out, out, x);
-    sd_op_activation(c->be, out, out, SD_ACT_RELU);
+    sd_op_conv2d_fused(c->be, out, x, &b->conv_w[0], &b->conv_b[0], 1, 1, NULL, SD_ACT_RELU);
+    sd_op_conv2d_fused(c->be, &t, out, &b->conv_w[1], &b->conv_b[1], 1, 1, NULL, SD_ACT_RELU);
+    sd_op_conv2d_fused(c->be, out, &t, &b->conv_w[2], &b->conv_b[2], 1, 1, x, SD_ACT_RELU); /* + skip, ReLU */
     sd_arena_rewind(c->arena, mark);
 }
 
@@ -305,8 +301,7 @@ sd_status sd_taesd_decode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tenso
     sd_op_scale(be, &z, &z, 3.0f, 0.0f);
     int64_t h = h0, w = w0;
     sd_tensor cur = view4(&bufs[0], n, ch, h, w), spare = view4(&bufs[1], n, ch, h, w);
-    sd_op_conv2d(be, &cur, &z, &t->dec_in_w, &t->dec_in_b, 1, 1);
-    sd_op_activation(be, &cur, &cur, SD_ACT_RELU);
+    sd_op_conv2d_fused(be, &cur, &z, &t->dec_in_w, &t->dec_in_b, 1, 1, NULL, SD_ACT_RELU);
     for (int i = 0; i < cfg->n_dec_levels; i++) {
         const sd_taesd_level *l = &t->dec[i];
         blocks_forward(&c, &cur, &spare, l);

@@ -57,7 +57,7 @@ void sd_cpu_mul(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_ten
 void sd_cpu_softmax(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 void sd_cpu_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, const int32_t *ids);
 void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
-                   int stride, int padding);
+                   int stride, int padding, const sd_tensor *residual, sd_activation act);
 void sd_cpu_group_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,
                        const sd_tensor *beta, int groups, float eps, bool silu);
 void sd_cpu_upsample_nearest(sd_backend *be, sd_tensor *out, const sd_tensor *in);

@@ -81,7 +81,7 @@ static void pack_im2col(const sd_gemm_operand *op, float *dst, int64_t k0, int64
 }
 
 void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
-                   int stride, int padding) {
+                   int stride, int padding, const sd_tensor *residual, sd_activation act) {
     if (in->dtype != SD_DTYPE_F32 || out->dtype != SD_DTYPE_F32 || (bias && bias->dtype != SD_DTYPE_F32) ||
         (weight->dtype != SD_DTYPE_F32 && weight->dtype != SD_DTYPE_BF16 && weight->dtype != SD_DTYPE_F16)) {
         sd_backend_fail(be, SD_ERR_UNSUPPORTED, "conv2d: float32 data (weights float32, bfloat16 or float16) only");
@@ -90,7 +90,7 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3];
     int64_t co = out->shape[1], ho = out->shape[2], wo = out->shape[3], k = weight->shape[2];
     if (sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, stride, padding)) {
-        sd_cpu_conv3x3_winograd(be, out, in, weight, bias);
+        sd_cpu_conv3x3_winograd(be, out, in, weight, bias, residual, act); /* epilogue fused */
         return;
     }
     int64_t kdim = ci * k * k, plane = ho * wo;
@@ -107,4 +107,6 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
         else g.b = (sd_gemm_operand){.pack = pack_im2col, .ctx = &geom};
         sd_cpu_gemm(be, &g);
     }
+    if (residual) sd_cpu_add(be, out, out, residual);
+    if (act != SD_ACT_NONE) sd_cpu_activation(be, out, out, act);
 }

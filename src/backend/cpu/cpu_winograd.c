@@ -57,9 +57,10 @@ static inline void g3(const double g[3], double u[6]) {
 bool sd_cpu_winograd_applies(const sd_cpu_state *cpu, int64_t ci, int64_t co, int64_t h, int64_t w, int64_t k,
                              int stride, int padding) {
     (void)cpu;
-    /* enough channels for the GEMMs to pay, enough width that a block's tiles are mostly real, and
-     * few enough channels that a block's V and M stay in L2 next to the micro-kernel's panels */
-    return k == 3 && stride == 1 && padding == 1 && ci >= 16 && co >= 16 && ci <= 256 && co <= 256 && w >= 32 && h >= 8;
+    /* enough input channels for the GEMMs to pay (few output channels are fine: TAESD's last conv
+     * to RGB gains the most), a row of tiles at least one block wide (a 16-tile block is 64
+     * pixels), and few enough channels that a block's V and M stay in L2 beside the panels */
+    return k == 3 && stride == 1 && padding == 1 && ci >= 16 && ci <= 256 && co <= 256 && w >= 64 && h >= 8;
 }
 
 /* ---- filters: U = G g G^T, packed as the micro-kernel's A panels, one set per xi ---- */
@@ -106,6 +107,8 @@ typedef struct wino_job {
     const float *in; /* [N, Ci, H, W] */
     float *out;      /* [N, Co, H, W] */
     const float *bias;
+    const float *residual; /* out's shape, added before the activation; or NULL */
+    bool relu;
     const float *up;
     int64_t ci, co, h, w, tiles_y, blocks_x, panels;
     int nr;
@@ -282,19 +285,30 @@ static void run_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
             }
         }
         int64_t ny = j->h - y0 < TILE ? j->h - y0 : TILE, nx = j->w - x0 < TILE * nr ? j->w - x0 : TILE * nr;
-        float *outimg = j->out + b * j->co * j->h * j->w;
+        int64_t img_off = b * j->co * j->h * j->w;
         for (int64_t o = 0; o < j->co; o++) {
             float bias = j->bias ? j->bias[o] : 0.0f;
             if (j->avx2) output_tiles_avx2(m + o * nr, j->co * nr, bias, obuf, nr);
             else output_tiles_scalar(m + o * nr, j->co * nr, bias, obuf, nr);
-            for (int64_t i = 0; i < ny; i++)
-                memcpy(outimg + (o * j->h + y0 + i) * j->w + x0, obuf + i * TILE * nr, (size_t)nx * sizeof(float));
+            for (int64_t i = 0; i < ny; i++) {
+                int64_t at = img_off + (o * j->h + y0 + i) * j->w + x0;
+                float *dst = j->out + at;
+                const float *src = obuf + i * TILE * nr, *res = j->residual ? j->residual + at : NULL;
+                if (!res && !j->relu) {
+                    memcpy(dst, src, (size_t)nx * sizeof(float));
+                    continue;
+                }
+                for (int64_t x = 0; x < nx; x++) { /* the epilogue, while the row is in L1 */
+                    float y = src[x] + (res ? res[x] : 0.0f);
+                    dst[x] = j->relu && y < 0.0f ? 0.0f : y;
+                }
+            }
         }
     }
 }
 
 void sd_cpu_conv3x3_winograd(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight,
-                             const sd_tensor *bias) {
+                             const sd_tensor *bias, const sd_tensor *residual, sd_activation act) {
     sd_cpu_state *cpu = sd_cpu(be);
     const sd_gemm_kernel *kern = cpu->gemm;
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3], co = out->shape[1];
@@ -309,7 +323,7 @@ void sd_cpu_conv3x3_winograd(sd_backend *be, sd_tensor *out, const sd_tensor *in
     /* the transforms' 8-lane path needs whole groups of 8 tiles per block */
     bool avx2 = cpu->vec == sd_cpu_vec_avx2() && cpu->vec != NULL && nr % 8 == 0;
     int64_t tiles_y = (h + TILE - 1) / TILE, blocks_x = (w + TILE * nr - 1) / (TILE * nr);
-    wino_job j = {sd_f32(in), sd_f32(out), bias ? sd_f32(bias) : NULL, up, ci, co, h, w, tiles_y, blocks_x, panels,
-                  nr, kern, ws, avx2};
+    wino_job j = {sd_f32(in), sd_f32(out), bias ? sd_f32(bias) : NULL, residual ? sd_f32(residual) : NULL,
+                  act == SD_ACT_RELU, up, ci, co, h, w, tiles_y, blocks_x, panels, nr, kern, ws, avx2};
     sd_pool_for(cpu->pool, n * tiles_y * blocks_x, 1, run_blocks, &j);
 }
