@@ -297,6 +297,7 @@ static void test_conv(sd_backend *be) {
          * the panels, blocks of tiles past the image, a batch, TAESD's 64 channels */
         {1, 16, 17, 9, 33, 3, 1, 1}, {2, 24, 40, 13, 70, 3, 1, 1}, {1, 64, 64, 20, 100, 3, 1, 1},
         {1, 19, 16, 8, 32, 3, 1, 1}, {3, 33, 23, 11, 129, 3, 1, 1},
+        {1, 16, 20, 14, 200, 3, 1, 1}, {2, 32, 3, 10, 140, 3, 1, 1}, /* blocks read and written in place */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t n = cases[c].n, ci = cases[c].ci, co = cases[c].co, h = cases[c].h, w = cases[c].w, k = cases[c].k;

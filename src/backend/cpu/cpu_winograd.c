@@ -229,8 +229,11 @@ WINO_AVX2 static void input_tiles_avx2(const float *rows, int64_t rw, float *v, 
     }
 }
 
-WINO_AVX2 static void output_tiles_avx2(const float *m, int64_t xi_stride, float bias, float *obuf, int nr) {
-    const __m256 bv = _mm256_set1_ps(bias);
+/* Output tile rows from M[xi][o][t] (+ bias), then + res and ReLU when given, into dst rows of
+ * stride ld (an obuf of 4 nr, or the image itself for a block wholly inside it). */
+WINO_AVX2 static void output_tiles_avx2(const float *m, int64_t xi_stride, float bias, float *dst, int64_t ld,
+                                        const float *res, bool relu, int nr) {
+    const __m256 bv = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
     for (int t = 0; t < nr; t += 8) {
         __m256 s[4][6];
         for (int x = 0; x < 6; x++) {
@@ -243,7 +246,17 @@ WINO_AVX2 static void output_tiles_avx2(const float *m, int64_t xi_stride, float
             __m256 y4[4];
             at6v(s[i], y4);
             for (int q = 0; q < 4; q++) y4[q] = _mm256_add_ps(y4[q], bv);
-            merge4(y4, obuf + i * 4 * nr + 4 * t);
+            float *row = dst + i * ld + 4 * t;
+            merge4(y4, row);
+            if (res || relu) { /* the fused epilogue, on the 32 floats just written (in L1) */
+                const float *rr = res ? res + i * ld + 4 * t : NULL;
+                for (int q = 0; q < 32; q += 8) {
+                    __m256 y = _mm256_loadu_ps(row + q);
+                    if (rr) y = _mm256_add_ps(y, _mm256_loadu_ps(rr + q));
+                    if (relu) y = _mm256_max_ps(y, zero);
+                    _mm256_storeu_ps(row + q, y);
+                }
+            }
         }
     }
 }
@@ -251,8 +264,9 @@ WINO_AVX2 static void output_tiles_avx2(const float *m, int64_t xi_stride, float
 static void input_tiles_avx2(const float *rows, int64_t rw, float *v, int64_t xi_stride, int nr) {
     input_tiles_scalar(rows, rw, v, xi_stride, nr);
 }
-static void output_tiles_avx2(const float *m, int64_t xi_stride, float bias, float *obuf, int nr) {
-    output_tiles_scalar(m, xi_stride, bias, obuf, nr);
+static void output_tiles_avx2(const float *m, int64_t xi_stride, float bias, float *dst, int64_t ld,
+                              const float *res, bool relu, int nr) {
+    (void)m, (void)xi_stride, (void)bias, (void)dst, (void)ld, (void)res, (void)relu, (void)nr; /* never chosen */
 }
 #endif
 
@@ -271,10 +285,20 @@ static void run_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
         int64_t b = blk / (j->tiles_y * j->blocks_x), rest = blk % (j->tiles_y * j->blocks_x);
         int64_t y0 = (rest / j->blocks_x) * TILE, x0 = (rest % j->blocks_x) * TILE * nr;
         const float *img = j->in + b * j->ci * j->h * j->w;
+        /* a block whose 6 x (4 nr + 4) input window lies inside the image reads it in place */
+        bool inside = y0 >= 1 && y0 + 5 <= j->h && x0 >= 1 && x0 - 1 + rw - 4 <= j->w;
         for (int64_t c = 0; c < j->ci; c++) {
-            load_rows(j, img + c * j->h * j->w, y0, x0, rows, rw);
-            if (j->avx2) input_tiles_avx2(rows, rw, v + c * nr, j->ci * nr, nr);
-            else input_tiles_scalar(rows, rw, v + c * nr, j->ci * nr, nr);
+            const float *plane = img + c * j->h * j->w, *src = rows;
+            int64_t ld = rw;
+            if (inside && j->avx2) {
+                src = plane + (y0 - 1) * j->w + (x0 - 1), ld = j->w;
+                if (c + 1 < j->ci) /* the next channel's window, while this one is transformed */
+                    for (int r = 0; r < IN_TILE; r++) __builtin_prefetch(src + j->h * j->w + r * j->w);
+            } else {
+                load_rows(j, plane, y0, x0, rows, rw);
+            }
+            if (j->avx2) input_tiles_avx2(src, ld, v + c * nr, j->ci * nr, nr);
+            else input_tiles_scalar(src, ld, v + c * nr, j->ci * nr, nr);
         }
         for (int xi = 0; xi < NXI; xi++) {
             const float *vp = v + xi * j->ci * nr;
@@ -286,9 +310,16 @@ static void run_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
         }
         int64_t ny = j->h - y0 < TILE ? j->h - y0 : TILE, nx = j->w - x0 < TILE * nr ? j->w - x0 : TILE * nr;
         int64_t img_off = b * j->co * j->h * j->w;
+        bool full = ny == TILE && nx == TILE * nr;
         for (int64_t o = 0; o < j->co; o++) {
             float bias = j->bias ? j->bias[o] : 0.0f;
-            if (j->avx2) output_tiles_avx2(m + o * nr, j->co * nr, bias, obuf, nr);
+            int64_t at0 = img_off + (o * j->h + y0) * j->w + x0;
+            if (j->avx2 && full) { /* straight into the image, epilogue included */
+                output_tiles_avx2(m + o * nr, j->co * nr, bias, j->out + at0, j->w,
+                                  j->residual ? j->residual + at0 : NULL, j->relu, nr);
+                continue;
+            }
+            if (j->avx2) output_tiles_avx2(m + o * nr, j->co * nr, bias, obuf, TILE * nr, NULL, false, nr);
             else output_tiles_scalar(m + o * nr, j->co * nr, bias, obuf, nr);
             for (int64_t i = 0; i < ny; i++) {
                 int64_t at = img_off + (o * j->h + y0 + i) * j->w + x0;
