@@ -78,28 +78,34 @@ static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, s
 }
 
 static void print_report(const report *r, bool json, double rss_mb, const char *model, const char *dtype, int threads) {
+    /* % of peak: against the bf16 dot-product peak when bf16 math ran on it, else the fp32 one */
+    bool bf16_math = strcmp(dtype, "bf16") == 0 && r->peak_bf16 > 0;
+    double peak = bf16_math ? r->peak_bf16 : r->peak;
     if (json) {
         printf("{\"model\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"peak_gflops\": %.1f, \"peak_gflops_1thread\": %.1f, "
-               "\"peak_bf16_gflops\": %.1f, \"peak_rss_mb\": %.0f, \"results\": [",
-               model, dtype, threads, r->peak, r->peak1, r->peak_bf16, rss_mb);
+               "\"peak_bf16_gflops\": %.1f, \"pct_of\": \"%s\", \"peak_rss_mb\": %.0f, \"results\": [",
+               model, dtype, threads, r->peak, r->peak1, r->peak_bf16, bf16_math ? "bf16" : "fp32", rss_mb);
         for (int i = 0; i < r->n; i++) {
             const row *w = &r->rows[i];
             double gfs = w->ms > 0 ? w->gflop / (w->ms * 1e-3) : 0;
             printf("%s{\"name\": \"%s\", \"size\": %d, \"ms\": %.2f, \"gflop\": %.3f, \"gflops\": %.1f, \"pct_peak\": %.1f}",
-                   i ? ", " : "", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / r->peak);
+                   i ? ", " : "", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / peak);
         }
         printf("]}\n");
         return;
     }
-    printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)%s\n", r->peak, threads ? "the given" : "all", r->peak1,
-           r->peak_bf16 > 0 ? "" : "; no bf16 dot-product instructions on this CPU");
-    printf("weights: %s\n", dtype);
+    printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)", r->peak, threads ? "the given" : "all", r->peak1);
+    if (r->peak_bf16 > 0) printf("; %.1f GFLOP/s bf16 dot products\n", r->peak_bf16);
+    else printf("; no bf16 dot-product instructions on this CPU\n");
+    printf("dtype: %s (%% of the %s peak)\n", dtype, bf16_math ? "bf16" : "fp32");
+    printf("GFLOP: 2 per multiply-add of the layers as written; Winograd 3x3 layers do a quarter of the multiplies,\n"
+           "so their GFLOP/s (and %% of peak) are the equivalent direct-convolution rate\n");
     printf("%-28s %6s %10s %9s %10s %7s\n", "component", "size", "ms", "GFLOP", "GFLOP/s", "% peak");
     for (int i = 0; i < r->n; i++) {
         const row *w = &r->rows[i];
         double gfs = w->ms > 0 ? w->gflop / (w->ms * 1e-3) : 0;
         if (w->gflop > 0)
-            printf("%-28s %6d %10.1f %9.2f %10.1f %6.1f%%\n", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / r->peak);
+            printf("%-28s %6d %10.1f %9.2f %10.1f %6.1f%%\n", w->name, w->size, w->ms, w->gflop, gfs, 100.0 * gfs / peak);
         else
             printf("%-28s %6d %10.1f %9s %10s %7s\n", w->name, w->size, w->ms, "-", "-", "-");
     }

@@ -401,6 +401,58 @@ static void test_image_ops(sd_backend *be) {
     }
 }
 
+/* bf16 math: with a kernel that has a bf16 path, linear and (direct) conv equal the float32
+ * reference on bf16-rounded operands up to float32 accumulation; without one, they are exactly the
+ * float32 results. Odd K checks the zero-padded last pair. */
+static void round_bf16(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = sd_bf16_to_f32(sd_f32_to_bf16(x[i]));
+}
+
+static void test_bf16_math(sd_backend *be) {
+    bool native = sd_cpu(be)->gemm->run_bf16 != NULL;
+    static const int64_t dims[][3] = {{1, 1, 1}, {3, 7, 5}, {77, 33, 96}, {13, 301, 17}, {200, 64, 33}};
+    for (size_t c = 0; c < sizeof dims / sizeof dims[0]; c++) {
+        int64_t m = dims[c][0], k = dims[c][1], n = dims[c][2];
+        float *x = randn_buf(m * k), *w = randn_buf(n * k), *b = randn_buf(n);
+        float *y = calloc((size_t)(m * n), sizeof *y), *y32 = calloc((size_t)(m * n), sizeof *y32);
+        float *r = calloc((size_t)(m * n), sizeof *r);
+        sd_tensor tx = sd_tensor_2d(x, SD_DTYPE_F32, m, k), tw = sd_tensor_2d(w, SD_DTYPE_F32, n, k);
+        sd_tensor tb = sd_tensor_make(b, SD_DTYPE_F32, 1, (int64_t[]){n}), ty = sd_tensor_2d(y, SD_DTYPE_F32, m, n);
+        sd_tensor ty32 = sd_tensor_2d(y32, SD_DTYPE_F32, m, n);
+        sd_op_linear(be, &ty32, &tx, &tw, &tb);
+        be->bf16_math = true;
+        sd_op_linear(be, &ty, &tx, &tw, &tb);
+        be->bf16_math = false;
+        if (native) {
+            round_bf16(x, m * k), round_bf16(w, n * k);
+            ref_linear(r, x, w, b, m, k, n);
+            double rel = check_rel_error(y, r, (size_t)(m * n));
+            CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "bf16 linear %lldx%lldx%lld (%s): rel %.3g to the "
+                  "reference on rounded operands", (long long)m, (long long)k, (long long)n, sd_cpu(be)->gemm->name, rel);
+            CHECK(m * k < 8 || memcmp(y, y32, (size_t)(m * n) * sizeof *y) != 0, "bf16 linear %lldx%lldx%lld differs "
+                  "from float32", (long long)m, (long long)k, (long long)n);
+        } else {
+            CHECK(memcmp(y, y32, (size_t)(m * n) * sizeof *y) == 0, "no bf16 kernel (%s): bf16 math is float32",
+                  sd_cpu(be)->gemm->name);
+        }
+        free(x), free(w), free(b), free(y), free(y32), free(r);
+    }
+    /* a direct-path conv (stride 2) */
+    int64_t N = 2, ci = 5, co = 14, h = 9, wd = 13, kk = 3, ho = 5, wo = 7;
+    float *x = randn_buf(N * ci * h * wd), *wt = randn_buf(co * ci * 9), *b = randn_buf(co);
+    float *y = calloc((size_t)(N * co * ho * wo), sizeof *y), *r = calloc((size_t)(N * co * ho * wo), sizeof *r);
+    sd_tensor tx = sd_tensor_4d(x, SD_DTYPE_F32, N, ci, h, wd), tw = sd_tensor_4d(wt, SD_DTYPE_F32, co, ci, kk, kk);
+    sd_tensor tb = sd_tensor_make(b, SD_DTYPE_F32, 1, (int64_t[]){co}), ty = sd_tensor_4d(y, SD_DTYPE_F32, N, co, ho, wo);
+    be->bf16_math = true;
+    sd_op_conv2d(be, &ty, &tx, &tw, &tb, 2, 1);
+    be->bf16_math = false;
+    if (native) round_bf16(x, N * ci * h * wd), round_bf16(wt, co * ci * 9);
+    ref_conv(r, x, wt, b, N, ci, h, wd, co, kk, 2, 1, ho, wo);
+    double rel = check_rel_error(y, r, (size_t)(N * co * ho * wo));
+    CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "bf16 conv (%s): rel %.3g", sd_cpu(be)->gemm->name, rel);
+    free(x), free(wt), free(b), free(y), free(r);
+}
+
 /* Runs the kernel-dependent tests with the given GEMM kernel and row-kernel table. */
 static void test_with_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec) {
     sd_cpu_backend_set_kernels(be, gemm, vec);
@@ -409,6 +461,7 @@ static void test_with_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const 
     test_conv(be);
     test_image_ops(be);
     test_norm_and_elementwise(be);
+    test_bf16_math(be);
 }
 
 int main(void) {

@@ -152,7 +152,7 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
                               : sd_model_files_find(&m->files, params->path, params->tokenizer_dir, params->config_dir,
                                                     params->taesd_path, params->variant,
                                                     components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
-    if (st == SD_OK) st = sd_backend_create(&m->backend, SD_BACKEND_CPU, params->n_threads);
+    if (st == SD_OK) st = sd_model_backend_create(m, params->n_threads, &m->backend);
     if (st == SD_OK && (components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER)))
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
     if (st == SD_OK && (components & SD_COMPONENT_TEXT_ENCODER)) st = load_text_encoder(m);
@@ -172,13 +172,20 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     return SD_OK;
 }
 
+sd_status sd_model_backend_create(const sd_model *model, int n_threads, sd_backend **out) {
+    sd_backend_kind kind = model->backend ? model->backend->kind : SD_BACKEND_CPU;
+    SD_TRY(sd_backend_create(out, kind, n_threads));
+    (*out)->bf16_math = model->weight_dtype == SD_DTYPE_BF16;
+    return SD_OK;
+}
+
 const char *sd_model_describe(const sd_model *model) { return model ? model->description : ""; }
 
 sd_status sd_model_set_threads(sd_model *model, int n_threads) {
     SD_CHECK_ARG(model != NULL, "sd_model_set_threads: model is NULL");
     /* the weights do not belong to the CPU backend: a new one with other threads can take over */
     sd_backend *be = NULL;
-    SD_TRY(sd_backend_create(&be, model->backend->kind, n_threads));
+    SD_TRY(sd_model_backend_create(model, n_threads, &be));
     be->flops = model->backend->flops;
     sd_backend_free(model->backend);
     model->backend = be;

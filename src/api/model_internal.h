@@ -34,4 +34,7 @@ struct sd_model {
 /* Fails with SD_ERR_STATE naming fn when a component was not loaded. */
 sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn);
 
+/* A backend for this model's work: its kind, n_threads (<= 0: all cores), its precision's math. */
+sd_status sd_model_backend_create(const sd_model *model, int n_threads, sd_backend **out);
+
 #endif

@@ -71,6 +71,10 @@ struct sd_backend {
      * memory-bound ops (norms, elementwise) are not counted. */
     double flops;
     struct sd_op_profile *profile; /* per-op timings when SDSTREAM_PROFILE is set (op_profile.h) */
+    /* bf16 math (SD_PRECISION_BF16): the matrix products may round their operands to bfloat16
+     * where the backend has a bf16 dot-product kernel (AVX512_BF16 on the CPU); accumulation stays
+     * float32. Without such a kernel this changes nothing. */
+    bool bf16_math;
 };
 
 /* n_threads <= 0: all online cores. */

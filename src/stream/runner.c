@@ -185,7 +185,7 @@ static sd_status reserve(runner *r) {
     /* the decoder's own backend, with the denoiser's thread count by default: results then do not
      * depend on where the decode ran (a GEMM's summation order can follow its thread count) */
     int threads = r->p.decode_threads > 0 ? r->p.decode_threads : r->s->model->backend->n_threads;
-    return sd_backend_create(&r->decode_be, r->s->model->backend->kind, threads);
+    return sd_model_backend_create(r->s->model, threads, &r->decode_be);
 }
 
 static void release_all(runner *r) {

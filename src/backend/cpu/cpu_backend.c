@@ -39,7 +39,10 @@ float *const *sd_cpu_thread_scratch(sd_backend *be, size_t n) {
 void sd_cpu_gemm(sd_backend *be, const sd_gemm_args *g) {
     sd_cpu_state *cpu = be->impl;
     float *const *ws = sd_cpu_thread_scratch(be, (size_t)sd_gemm_workspace_floats(cpu->gemm));
-    if (ws) sd_gemm_run(cpu->pool, cpu->gemm, ws, g);
+    if (!ws) return;
+    sd_gemm_args args = *g;
+    args.bf16 = be->bf16_math;
+    sd_gemm_run(cpu->pool, cpu->gemm, ws, &args);
 }
 
 void sd_cpu_backend_set_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec) {

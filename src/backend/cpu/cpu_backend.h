@@ -44,6 +44,8 @@ void sd_cpu_backend_set_kernels(sd_backend *be, const sd_gemm_kernel *gemm, cons
 /* FMA throughput of this machine in GFLOP/s with n_threads threads (<= 0: the backend default),
  * from a register-only FMA loop of about 0.2 s: the peak the benchmarks report against. */
 double sd_cpu_measure_peak_gflops(int n_threads);
+/* The same for bf16 dot products (vdpbf16ps, 4 flops per lane); 0 when the CPU has none. */
+double sd_cpu_measure_peak_bf16_gflops(int n_threads);
 
 /* Individual kernels, shared by the vtable and the kernel tests. All float32, contiguous. */
 void sd_cpu_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias);

@@ -6,6 +6,8 @@
  * the B block (1 MB, streamed from L3 once per MC block). */
 #include "backend/cpu/cpu_gemm.h"
 
+#include "base/dtype.h"
+
 #include <string.h>
 
 static bool g_pack_avx2; /* set by sd_gemm_kernels() when the CPU has AVX2 (vectorised W^T packing) */
@@ -30,7 +32,42 @@ static void kernel_generic(int64_t kc, const float *a, const float *b, float *c,
         for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : 0.0f) + t[i * SD_GEMM_MAX_NR + j];
 }
 
-static sd_gemm_kernel g_generic = {"generic", 6, 16, 144, 256, 1024, kernel_generic};
+/* bf16 pairs: what vdpbf16ps computes, in plain C (tests run the bf16 driver path with it) */
+static float bf16_value(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void kernel_generic_bf16(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m, int n,
+                                bool acc) {
+    const int mr = g_generic_mr, nr = g_generic_nr;
+    float t[SD_GEMM_MAX_MR * SD_GEMM_MAX_NR];
+    memset(t, 0, sizeof t);
+    for (int64_t p = 0; p < kp; p++) {
+        const uint16_t *ap = a + p * mr * 2, *bp = b + p * nr * 2;
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++)
+                t[i * SD_GEMM_MAX_NR + j] += bf16_value(ap[2 * i]) * bf16_value(bp[2 * j]) +
+                                             bf16_value(ap[2 * i + 1]) * bf16_value(bp[2 * j + 1]);
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : 0.0f) + t[i * SD_GEMM_MAX_NR + j];
+}
+
+static sd_gemm_kernel g_generic = {"generic", 6, 16, 144, 256, 1024, kernel_generic, kernel_generic_bf16};
+
+void sd_gemm_panel_to_bf16_pairs(uint16_t *dst, const float *src, int64_t kc, int w) {
+    for (int64_t k = 0; k < kc; k += 2) {
+        const float *r0 = src + k * w, *r1 = k + 1 < kc ? r0 + w : NULL;
+        uint16_t *d = dst + k * w; /* pair k/2 starts at (k/2) * w * 2 */
+        for (int j = 0; j < w; j++) {
+            d[2 * j] = sd_f32_to_bf16(r0[j]);
+            d[2 * j + 1] = r1 ? sd_f32_to_bf16(r1[j]) : 0;
+        }
+    }
+}
 
 const sd_gemm_kernel *sd_gemm_generic_kernel(int mr, int nr) {
     if (mr < 1 || mr > SD_GEMM_MAX_MR || nr < 1 || nr > SD_GEMM_MAX_NR) return NULL;
@@ -43,17 +80,18 @@ const sd_gemm_kernel *sd_gemm_generic_kernel(int mr, int nr) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-static const sd_gemm_kernel g_avx2 = {"avx2-fma 6x16", 6, 16, 144, 256, 1024, sd_gemm_kernel_avx2_6x16};
+static const sd_gemm_kernel g_avx2 = {"avx2-fma 6x16", 6, 16, 144, 256, 1024, sd_gemm_kernel_avx2_6x16, NULL};
 /* 12x32: 24 zmm accumulators; MC = 144 (A block 144 KB), NC = 1024 as for AVX2. Untested on hardware
  * in this repo's CI (the build host has no AVX-512); the driver's handling of these panel sizes is
  * tested through the generic kernel. */
-static const sd_gemm_kernel g_avx512 = {"avx512f 12x32", 12, 32, 144, 256, 1024, sd_gemm_kernel_avx512_12x32};
+static sd_gemm_kernel g_avx512 = {"avx512f 12x32", 12, 32, 144, 256, 1024, sd_gemm_kernel_avx512_12x32, NULL};
 #endif
 
 int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
     int n = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bf16")) g_avx512.run_bf16 = sd_gemm_kernel_avx512bf16_12x32;
     if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
     g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (n < max && g_pack_avx2) out[n++] = &g_avx2;
@@ -144,7 +182,31 @@ static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 int64_t sd_gemm_workspace_floats(const sd_gemm_kernel *kern) {
     int64_t a = round_up(kern->mc, kern->mr) * kern->kc, b = (int64_t)kern->kc * round_up(kern->nc, kern->nr);
-    return a + b + 64; /* + slack to 64-byte align the B block */
+    /* + slack to 64-byte align the B block; with a bf16 kernel, the pair copies of both (even kc) */
+    return a + b + 64 + (kern->run_bf16 ? (a + b) / 2 + kern->mr + kern->nr + 64 : 0);
+}
+
+/* One micro-kernel call on panel ir of the A block and a B micro-panel: float32 panels, or their
+ * bf16 pair copies (same panel index, kp = ceil(kc / 2) pairs). */
+typedef struct tile_bufs {
+    float *a, *b;
+    uint16_t *a16, *b16; /* NULL unless bf16 math */
+} tile_bufs;
+
+static inline void micro(const sd_gemm_kernel *kern, const tile_bufs *t, int64_t kc, int64_t ir, int64_t jr,
+                         float *c, int64_t ldc, int m, int n, bool acc) {
+    if (t->a16) {
+        int64_t kp2 = (kc + 1) / 2 * 2;
+        kern->run_bf16(kp2 / 2, t->a16 + ir * kp2, t->b16 + jr * kp2, c, ldc, m, n, acc);
+    } else {
+        kern->run(kc, t->a + ir * kc, t->b + jr * kc, c, ldc, m, n, acc);
+    }
+}
+
+/* bf16 math: the rows [0, rows) of a packed block (panels of w), to pair panels. */
+static void block_to_pairs(uint16_t *dst, const float *src, int64_t rows, int64_t kc, int w) {
+    int64_t kp2 = (kc + 1) / 2 * 2;
+    for (int64_t p = 0; p * w < rows; p++) sd_gemm_panel_to_bf16_pairs(dst + p * w * kp2, src + p * w * kc, kc, w);
 }
 
 /* C[i0:i1, j0:j1] of g, on one thread's workspace. */
@@ -152,9 +214,14 @@ static void gemm_tile(const sd_gemm_kernel *kern, float *ws, const sd_gemm_args 
                       int64_t j1) {
     const int mr = kern->mr, nr = kern->nr;
     const int64_t mcb = round_up(kern->mc, mr), kcb = kern->kc, ncb = round_up(kern->nc, nr);
-    float *abuf = ws;
-    float *bbuf = ws + mcb * kcb;
-    bbuf += (16 - ((uintptr_t)bbuf / sizeof(float)) % 16) % 16;
+    tile_bufs t = {ws, ws + mcb * kcb, NULL, NULL};
+    t.b += (16 - ((uintptr_t)t.b / sizeof(float)) % 16) % 16;
+    if (g->bf16 && kern->run_bf16) {
+        int64_t kp2 = (kcb + 1) / 2 * 2;
+        t.a16 = (uint16_t *)(t.b + kcb * ncb);
+        t.a16 += (32 - ((uintptr_t)t.a16 / sizeof(uint16_t)) % 32) % 32;
+        t.b16 = t.a16 + mcb * kp2;
+    }
     for (int64_t jc = j0; jc < j1; jc += ncb) {
         int64_t nc = j1 - jc < ncb ? j1 - jc : ncb;
         if (g->k == 0) { /* empty sum: C = 0 (+ bias) */
@@ -169,29 +236,32 @@ static void gemm_tile(const sd_gemm_kernel *kern, float *ws, const sd_gemm_args 
                 /* One block of A covers the tile's rows (a convolution with few output channels,
                  * a linear layer on few tokens): pack B one micro-panel at a time and use it at
                  * once, while it is in L1, instead of writing a whole B block out to L3 first. */
-                (g->a.pack ? g->a.pack : sd_gemm_pack_a)(&g->a, abuf, i0, i1 - i0, pc, kc, mr);
+                (g->a.pack ? g->a.pack : sd_gemm_pack_a)(&g->a, t.a, i0, i1 - i0, pc, kc, mr);
+                if (t.a16) block_to_pairs(t.a16, t.a, i1 - i0, kc, mr);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int n = (int)(nc - jr < nr ? nc - jr : nr);
-                    (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, bbuf, pc, kc, jc + jr, n, nr);
+                    (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, t.b, pc, kc, jc + jr, n, nr);
+                    if (t.b16) block_to_pairs(t.b16, t.b, n, kc, nr);
                     float *cp = g->c + i0 * g->ldc + jc + jr;
                     for (int64_t ir = 0; ir < i1 - i0; ir += mr) {
                         int m = (int)(i1 - i0 - ir < mr ? i1 - i0 - ir : mr);
-                        kern->run(kc, abuf + ir * kc, bbuf, cp + ir * g->ldc, g->ldc, m, n, acc);
+                        micro(kern, &t, kc, ir, 0, cp + ir * g->ldc, g->ldc, m, n, acc);
                     }
                 }
                 continue;
             }
-            (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, bbuf, pc, kc, jc, nc, nr);
+            (g->b.pack ? g->b.pack : sd_gemm_pack_b)(&g->b, t.b, pc, kc, jc, nc, nr);
+            if (t.b16) block_to_pairs(t.b16, t.b, nc, kc, nr);
             for (int64_t ic = i0; ic < i1; ic += mcb) {
                 int64_t mc = i1 - ic < mcb ? i1 - ic : mcb;
-                (g->a.pack ? g->a.pack : sd_gemm_pack_a)(&g->a, abuf, ic, mc, pc, kc, mr);
+                (g->a.pack ? g->a.pack : sd_gemm_pack_a)(&g->a, t.a, ic, mc, pc, kc, mr);
+                if (t.a16) block_to_pairs(t.a16, t.a, mc, kc, mr);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int n = (int)(nc - jr < nr ? nc - jr : nr);
-                    const float *bp = bbuf + jr * kc;
                     float *cp = g->c + ic * g->ldc + jc + jr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int m = (int)(mc - ir < mr ? mc - ir : mr);
-                        kern->run(kc, abuf + ir * kc, bp, cp + ir * g->ldc, g->ldc, m, n, acc);
+                        micro(kern, &t, kc, ir, jr, cp + ir * g->ldc, g->ldc, m, n, acc);
                     }
                 }
             }

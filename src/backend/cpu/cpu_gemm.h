@@ -28,11 +28,18 @@ enum { SD_GEMM_MAX_MR = 16, SD_GEMM_MAX_NR = 32 };
 typedef void (*sd_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n,
                                   bool acc);
 
+/* The bf16 variant: kp pairs of k; panels in the pair layout below. */
+typedef void (*sd_gemm_kernel_bf16_fn)(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m,
+                                       int n, bool acc);
 typedef struct sd_gemm_kernel {
     const char *name;
     int mr, nr;
     int mc, kc, nc; /* cache blocking: A block mc x kc in L2, B block kc x nc */
     sd_gemm_kernel_fn run;
+    /* bf16 x bf16 -> float32 accumulation (vdpbf16ps), or NULL. When a GEMM asks for bf16 math the
+     * driver packs float32 panels as usual, then rounds them (to nearest even) into pair panels:
+     *   A: dst[p][k/2][MR][2], B: dst[p][k/2][NR][2]  (k, k+1 side by side; an odd kc ends in 0). */
+    sd_gemm_kernel_bf16_fn run_bf16;
 } sd_gemm_kernel;
 
 /* An operand: element (r, c) is p[r * rs + c * cs] (A: r = row of C, c = k; B: r = k, c = column of
@@ -60,6 +67,7 @@ typedef struct sd_gemm_args {
     const float *bias; /* ROW: bias[i] added to row i (conv's per-channel); COL: bias[j] (linear) */
     sd_gemm_bias bias_kind;
     bool accumulate; /* C += A.B instead of C = A.B */
+    bool bf16;       /* operands may be rounded to bf16 (when the kernel has run_bf16); accumulation stays float32 */
 } sd_gemm_args;
 
 /* Kernels this CPU can run, best first; the generic C kernel is always last. */
@@ -88,5 +96,9 @@ void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, int64_t ld
 void sd_gemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n, bool acc);
 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n,
                                  bool acc);
+void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m,
+                                     int n, bool acc);
+/* A float32 panel [kc][w] (the packed layout) to its bf16 pair layout [(kc + 1) / 2][w][2]. */
+void sd_gemm_panel_to_bf16_pairs(uint16_t *dst, const float *src, int64_t kc, int w);
 
 #endif

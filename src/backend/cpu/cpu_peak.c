@@ -1,7 +1,8 @@
 /* cpu_peak.c — the machine's measured fp32 FMA peak, the yardstick benchmarks report against
  * (DESIGN.md "Count first"). Each pool thread runs a register-only loop of independent FMAs (12
  * chains, more than latency x ports on current x86 cores), best of 10 runs of ~10 ms (the best run is
- * the one least disturbed by other processes). */
+ * the one least disturbed by other processes). 512-bit FMAs where the core has AVX-512; the bf16 peak
+ * is vdpbf16ps throughput (AVX512_BF16), 0 without it. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -49,6 +50,36 @@ __attribute__((target("avx2,fma"))) static double fma_loop_avx2(int64_t iters, f
     _mm256_storeu_ps(sink, s);
     return (double)iters * 12 * 8 * 2;
 }
+
+/* The same with 512-bit registers (AVX-512 cores: 16 lanes) */
+__attribute__((target("avx512f"))) static double fma_loop_avx512(int64_t iters, float *sink) {
+    static volatile float seed = 1.0f;
+    float s0 = seed;
+    __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f), r[12];
+    for (int j = 0; j < 12; j++) r[j] = _mm512_set1_ps(s0 + (float)j);
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 12; j++) r[j] = _mm512_fmadd_ps(r[j], m, a);
+    __m512 s = r[0];
+    for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, r[j]);
+    _mm256_storeu_ps(sink, _mm512_castps512_ps256(s));
+    return (double)iters * 12 * 16 * 2;
+}
+
+/* vdpbf16ps: 16 lanes x 2 multiply-adds = 64 flops per instruction */
+__attribute__((target("avx512f,avx512bf16"))) static double dot_loop_bf16(int64_t iters, float *sink) {
+    static volatile float seed = 1.0f;
+    float s0 = seed;
+    __m512bh m = (__m512bh)_mm512_set1_epi32(0x3f803f80); /* (1.0, 1.0) */
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x33d633d6); /* (1e-7, 1e-7) */
+    __m512 r[12];
+    for (int j = 0; j < 12; j++) r[j] = _mm512_set1_ps(s0 + (float)j);
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 12; j++) r[j] = _mm512_dpbf16_ps(r[j], m, a);
+    __m512 s = r[0];
+    for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, r[j]);
+    _mm256_storeu_ps(sink, _mm512_castps512_ps256(s));
+    return (double)iters * 12 * 16 * 4;
+}
 #endif
 
 static double fma_loop_scalar(int64_t iters, float *sink) {
@@ -62,6 +93,7 @@ static double fma_loop_scalar(int64_t iters, float *sink) {
 }
 
 typedef struct peak_job {
+    bool bf16;
     double flops[SD_CPU_MAX_THREADS];
     float sink[SD_CPU_MAX_THREADS][8];
 } peak_job;
@@ -70,6 +102,14 @@ static void peak_task(void *ctx, int64_t begin, int64_t end, int thread) {
     peak_job *job = ctx;
     for (int64_t t = begin; t < end; t++) {
 #if defined(__x86_64__) && defined(__GNUC__)
+        if (job->bf16) {
+            job->flops[t] = dot_loop_bf16(PEAK_ITERS, job->sink[t]);
+            continue;
+        }
+        if (__builtin_cpu_supports("avx512f")) {
+            job->flops[t] = fma_loop_avx512(PEAK_ITERS, job->sink[t]);
+            continue;
+        }
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
             job->flops[t] = fma_loop_avx2(PEAK_ITERS, job->sink[t]);
             continue;
@@ -79,12 +119,13 @@ static void peak_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-double sd_cpu_measure_peak_gflops(int n_threads) {
+static double measure(int n_threads, bool bf16) {
     sd_backend *be = NULL;
     if (sd_cpu_backend_create(&be, n_threads) != SD_OK) return 0.0;
     sd_pool *pool = sd_cpu(be)->pool;
     int threads = sd_pool_threads(pool);
     peak_job *job = calloc(1, sizeof *job);
+    if (job) job->bf16 = bf16;
     double best = 0.0;
     for (int rep = 0; job && rep < 10; rep++) {
         double t0 = now_s();
@@ -96,4 +137,15 @@ double sd_cpu_measure_peak_gflops(int n_threads) {
     free(job);
     sd_backend_free(be);
     return best * 1e-9;
+}
+
+double sd_cpu_measure_peak_gflops(int n_threads) { return measure(n_threads, false); }
+
+double sd_cpu_measure_peak_bf16_gflops(int n_threads) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bf16")) return measure(n_threads, true);
+#endif
+    (void)n_threads;
+    return 0.0;
 }

@@ -11,6 +11,7 @@
 
 #define SD_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SD_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define SD_AVX512BF16 __attribute__((target("avx512f,avx512bf16,avx2,fma")))
 
 /* Copies (acc: adds) the first m x n of a row-major tile t (row stride ts) into c. */
 static void store_partial(float *c, int64_t ldc, const float *t, int ts, int m, int n, bool acc) {
@@ -96,6 +97,41 @@ SD_AVX512 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const flo
         ROW5(11);
         a += 12;
         b += 32;
+    }
+    float tile[12 * 32];
+    bool full = m == 12 && n == 32;
+    float *dst = full ? c : tile;
+    int64_t ld = full ? ldc : 32;
+    for (int i = 0; i < 12; i++) {
+        float *cr = dst + i * ld;
+        __m512 v0 = r[2 * i], v1 = r[2 * i + 1];
+        if (full && acc) {
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
+        }
+        _mm512_storeu_ps(cr, v0);
+        _mm512_storeu_ps(cr + 16, v1);
+    }
+    if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
+}
+
+/* ---- AVX512_BF16 12x32: bf16 operands, float32 accumulation (vdpbf16ps) ----
+ * Panels hold k in pairs (cpu_gemm.h): per pair, A broadcasts one 32-bit (k, k+1) pair per row and
+ * B is 32 columns x 2, so one vdpbf16ps adds a[i][k] b[k][j] + a[i][k+1] b[k+1][j] to 16 columns. */
+SD_AVX512BF16 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16_t *b, float *c,
+                                                   int64_t ldc, int m, int n, bool acc) {
+    __m512 r[24];
+    for (int i = 0; i < 24; i++) r[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kp; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32);
+        const int32_t *ap = (const int32_t *)(const void *)a;
+        for (int i = 0; i < 12; i++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32(ap[i]);
+            r[2 * i] = _mm512_dpbf16_ps(r[2 * i], av, b0);
+            r[2 * i + 1] = _mm512_dpbf16_ps(r[2 * i + 1], av, b1);
+        }
+        a += 24;
+        b += 64;
     }
     float tile[12 * 32];
     bool full = m == 12 && n == 32;
@@ -387,6 +423,8 @@ void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, int64_t ld
 void sd_gemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n, bool acc) {}
 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m, int n,
                                  bool acc) {}
+void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m,
+                                     int n, bool acc) {}
 const sd_cpu_vec *sd_cpu_vec_avx2(void) { return NULL; }
 
 #endif
