@@ -83,7 +83,9 @@ typedef enum sd_precision {
      * float16/bfloat16 files stay 16-bit in memory and are widened exactly as they are used. */
     SD_PRECISION_FP32 = 0,
     /* bfloat16 weight matrices (linear and conv weights, embedding tables: half the memory),
-     * float32 activations and accumulation. Outputs stay within 1e-2 relative of float32. */
+     * float32 activations and accumulation. Outputs stay within 1e-2 relative of float32.
+     * SDSTREAM_BF16_MATH=1 also rounds the activations to bf16 in the matrix products on CPUs with
+     * AVX512_BF16 (experimental: not faster yet, see bench/RESULTS.md). */
     SD_PRECISION_BF16 = 1,
 } sd_precision;
 

@@ -175,7 +175,10 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
 sd_status sd_model_backend_create(const sd_model *model, int n_threads, sd_backend **out) {
     sd_backend_kind kind = model->backend ? model->backend->kind : SD_BACKEND_CPU;
     SD_TRY(sd_backend_create(out, kind, n_threads));
-    (*out)->bf16_math = model->weight_dtype == SD_DTYPE_BF16;
+    /* bf16 activations too (vdpbf16ps) only on request: measured on a Sapphire Rapids host it was
+     * slower than float32 math and its golden errors reached 1.2e-2 (bench/RESULTS.md) */
+    const char *env = getenv("SDSTREAM_BF16_MATH");
+    (*out)->bf16_math = model->weight_dtype == SD_DTYPE_BF16 && env && strcmp(env, "1") == 0;
     return SD_OK;
 }
 
