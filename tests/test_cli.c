@@ -47,6 +47,12 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --component text_encoder --input /nonexistent.safetensors --output '%s' 2>&1",
              bin, check_ref("models/tiny-sd15"), result);
     CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent.safetensors"), "missing input names the file: %s", out);
+    snprintf(cmd, sizeof cmd, "'%s' eval --dtype fp64 --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
+             bin, check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "--dtype takes fp32 or bf16"), "--dtype fp64 is refused: %s", out);
+    snprintf(cmd, sizeof cmd, "'%s' eval --dtype bf16 --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
+             bin, check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
+    CHECK(check_run(cmd, out, sizeof out) == 0, "eval --dtype bf16 runs: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' tokenize --bogus 2>&1", bin);
     CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"), "unknown option is a usage error: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' frobnicate 2>&1", bin);

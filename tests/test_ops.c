@@ -334,6 +334,18 @@ static void test_conv(sd_backend *be) {
         }
         free(x), free(wt), free(b), free(y), free(r);
     }
+    /* the fused epilogue takes ReLU or nothing, and a residual of out's size */
+    {
+        float x[2 * 3 * 3] = {0}, wt[2 * 2 * 9] = {0}, y[2 * 3 * 3], res[5] = {0};
+        sd_tensor tx = sd_tensor_4d(x, SD_DTYPE_F32, 1, 2, 3, 3), tw = sd_tensor_4d(wt, SD_DTYPE_F32, 2, 2, 3, 3);
+        sd_tensor ty = sd_tensor_4d(y, SD_DTYPE_F32, 1, 2, 3, 3), tr = sd_tensor_2d(res, SD_DTYPE_F32, 1, 5);
+        sd_op_conv2d_fused(be, &ty, &tx, &tw, NULL, 1, 1, NULL, SD_ACT_GELU);
+        CHECK(sd_backend_status(be) == SD_ERR_ARG && strstr(sd_last_error(), "epilogue"), "fused GELU refused: %s", sd_last_error());
+        sd_backend_clear_status(be);
+        sd_op_conv2d_fused(be, &ty, &tx, &tw, NULL, 1, 1, &tr, SD_ACT_RELU);
+        CHECK(sd_backend_status(be) == SD_ERR_ARG, "fused residual of 5 floats for 18 refused");
+        sd_backend_clear_status(be);
+    }
 }
 
 /* group norm (+SiLU), GEGLU, upsample, broadcast add, transposes against plain loops */
