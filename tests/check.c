@@ -33,16 +33,18 @@ int check_finish(void) {
     return (g_failed == 0 && g_passed > 0) ? 0 : 1;
 }
 
-static char *rotating_buffer(void) {
-    static char buffers[4][4096];
-    static int next;
-    return buffers[next++ & 3];
+/* Paths come from rotating buffers, one pool for reference paths and one for outputs, so a
+ * temporary path can never turn into a reference file's (an output once overwrote a golden). */
+static char *rotating_buffer(int pool) {
+    static char buffers[2][8][4096];
+    static int next[2];
+    return buffers[pool][next[pool]++ & 7];
 }
 
 const char *check_ref(const char *relative) {
     const char *dir = getenv("SD_REFERENCE_DIR");
     if (!dir || !*dir) dir = SD_REFERENCE_DIR_DEFAULT; /* ../shared/reference beside the checkout */
-    char *buf = rotating_buffer();
+    char *buf = rotating_buffer(0);
     snprintf(buf, 4096, "%s/%s", dir, relative);
     struct stat st;
     check_record(stat(buf, &st) == 0, __FILE__, __LINE__,
@@ -62,7 +64,7 @@ const char *check_tmpdir(void) {
 }
 
 const char *check_tmp(const char *name) {
-    char *buf = rotating_buffer();
+    char *buf = rotating_buffer(1);
     snprintf(buf, 4096, "%s/%s", check_tmpdir(), name);
     return buf;
 }

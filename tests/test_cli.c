@@ -32,7 +32,8 @@ int main(void) {
              check_ref("models/tiny-sd15.safetensors"), check_ref("models/tiny-sd15/tokenizer"));
     CHECK(check_run(cmd, out, sizeof out) == 0 && strncmp(out, "49406 320 1125", 14) == 0, "tokenize a single file with --tokenizer");
 
-    const char *result = check_tmp("cli_eval.safetensors");
+    char result[4096]; /* check_ref/check_tmp return rotating buffers: keep our own copy */
+    snprintf(result, sizeof result, "%s", check_tmp("cli_eval.safetensors"));
     snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1", bin,
              check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
     CHECK(check_run(cmd, out, sizeof out) == 0, "eval exits 0: %s", out);
@@ -53,6 +54,11 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' eval --dtype bf16 --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
              bin, check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
     CHECK(check_run(cmd, out, sizeof out) == 0, "eval --dtype bf16 runs: %s", out);
+    char copy[4096]; /* eval never writes over its input */
+    snprintf(copy, sizeof copy, "%s", check_tmp("cli_eval_input.safetensors"));
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && '%s' eval --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
+             check_ref("golden/text_encoder/tiny-sd15.safetensors"), copy, bin, check_ref("models/tiny-sd15"), copy, copy);
+    CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "would be overwritten"), "eval --output = --input refused: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' tokenize --bogus 2>&1", bin);
     CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"), "unknown option is a usage error: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' frobnicate 2>&1", bin);

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_winograd.h"
 #include "base/rng.h"
 #include "base/threads.h"
 #include "check.h"
@@ -321,6 +322,28 @@ static void test_conv(sd_backend *be) {
         CHECK(sd_backend_status(be) == SD_OK && rel < 1e-5, "conv case %zu (%s) + residual, relu: rel %.3g", c,
               sd_cpu(be)->gemm->name, rel);
         free(res);
+        /* pre-packed weights (the UNet's, sd_backend_pack_conv_weight): the same numbers */
+        {
+            size_t bytes = sd_backend_conv_weight_bytes(be, &tw);
+            void *pk = bytes ? malloc(bytes) : NULL;
+            sd_tensor tp;
+            CHECK(pk != NULL, "conv case %zu: a packed layout exists", c);
+            if (pk) {
+                sd_backend_pack_conv_weight(be, &tw, pk, &tp);
+                sd_op_conv2d(be, &ty, &tx, &tw, c % 2 ? NULL : &tb, s, p);
+                memcpy(r, y, (size_t)ny * sizeof *r);
+                sd_op_conv2d(be, &ty, &tx, &tp, c % 2 ? NULL : &tb, s, p);
+                bool same = tp.panel == sd_cpu(be)->gemm->mr && memcmp(r, y, (size_t)ny * sizeof *r) == 0;
+                /* Winograd (unpacked weights only) may round differently from the packed direct path */
+                if (!sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, s, p))
+                    CHECK(sd_backend_status(be) == SD_OK && same, "conv case %zu (%s): packed weights == torch layout", c,
+                          sd_cpu(be)->gemm->name);
+                else
+                    CHECK(sd_backend_status(be) == SD_OK && check_rel_error(y, r, (size_t)ny) < 1e-5,
+                          "conv case %zu: packed (direct) vs Winograd", c);
+                free(pk);
+            }
+        }
         for (int t = 0; t < 2; t++) {
             uint16_t *w16 = to16(wt, co * ci * k * k, g_w16[t], wt);
             sd_tensor th = sd_tensor_4d(w16, g_w16[t], co, ci, k, k);
@@ -330,6 +353,16 @@ static void test_conv(sd_backend *be) {
             CHECK(sd_backend_status(be) == SD_OK && memcmp(r, y, (size_t)ny * sizeof *r) == 0,
                   "conv case %zu (%s) with %s weights == float32 weights of the same values", c,
                   sd_cpu(be)->gemm->name, sd_dtype_name(g_w16[t]));
+            size_t bytes = sd_backend_conv_weight_bytes(be, &th);
+            void *pk = malloc(bytes ? bytes : 1);
+            sd_tensor tp;
+            sd_backend_pack_conv_weight(be, &th, pk, &tp);
+            sd_op_conv2d(be, &ty, &tx, &tp, c % 2 ? NULL : &tb, s, p);
+            bool wino = sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, s, p);
+            CHECK(sd_backend_status(be) == SD_OK && (wino ? check_rel_error(y, r, (size_t)ny) < 1e-5
+                                                          : memcmp(r, y, (size_t)ny * sizeof *r) == 0),
+                  "conv case %zu (%s): packed %s weights", c, sd_cpu(be)->gemm->name, sd_dtype_name(g_w16[t]));
+            free(pk);
             free(w16);
         }
         free(x), free(wt), free(b), free(y), free(r);

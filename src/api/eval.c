@@ -2,6 +2,7 @@
  * written to another. Tensor names are the golden files' (shared/reference/README.md), so
  * `sdstream eval` on a golden input reproduces its output tensors. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,9 @@ sd_status sd_model_eval_file(sd_model *model, const char *component, const char 
         {"taesd_encode", eval_taesd_encode},
         {"taesd_decode", eval_taesd_decode},
     };
+    char in_real[PATH_MAX], out_real[PATH_MAX];
+    if (realpath(input_path, in_real) && realpath(output_path, out_real) && strcmp(in_real, out_real) == 0)
+        return sd_fail(SD_ERR_ARG, "eval: the output %s is the input file; it would be overwritten", output_path);
     for (size_t i = 0; i < sizeof components / sizeof components[0]; i++) {
         if (strcmp(component, components[i].name) != 0) continue;
         sd_safetensors *in = NULL;

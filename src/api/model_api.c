@@ -67,6 +67,7 @@ static sd_status load_unet(sd_model *m) {
         status = sd_unet_config_infer(&cfg, st, f->arch == SD_ARCH_SD2);
     }
     cfg.weight_dtype = m->weight_dtype;
+    cfg.conv_layout = m->backend; /* the UNet's convs read their weights pre-packed */
     if (status == SD_OK) status = sd_unet_load(&m->unet, &cfg, st, single ? SD_CKPT_UNET_PREFIX : "", single);
     sd_st_close(st);
     SD_TRY(status);

@@ -338,6 +338,15 @@ void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, c
     op_done(be, t0, 0.0, "concat_channels");
 }
 
+size_t sd_backend_conv_weight_bytes(const sd_backend *be, const sd_tensor *w) {
+    if (be->kind != SD_BACKEND_CPU || w->ndim != 4 || w->panel) return 0;
+    return sd_cpu_conv_weight_bytes(be, w);
+}
+
+void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed) {
+    sd_cpu_pack_conv_weight(be, w, dst, packed);
+}
+
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host) {
     if (!ready(be, dst)) return;
     be->vt->upload(be, dst, host);

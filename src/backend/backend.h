@@ -137,6 +137,12 @@ void sd_op_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 void sd_op_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last);
 /* out [N, Ca + Cb, ...] = cat(a [N, Ca, ...], b [N, Cb, ...], dim 1). */
 void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
+/* Conv weights in the layout this backend's conv2d reads fastest, arranged once at load: the
+ * bytes the packed copy of w takes (0: this backend keeps torch's layout), and the copy itself,
+ * written to dst with *packed describing it (same logical shape and dtype, `panel` set). Packed
+ * weights are only for conv2d on backends of the same kind and kernel. */
+size_t sd_backend_conv_weight_bytes(const sd_backend *be, const sd_tensor *w);
+void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed);
 /* Host <-> backend copies of a whole tensor (float32 host data). */
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);

@@ -15,6 +15,9 @@ typedef struct sd_tensor {
     sd_dtype dtype;
     int ndim;
     int64_t shape[SD_MAX_DIMS];
+    /* > 0: a conv weight stored in a backend's packed layout, panels of this many output channels
+     * (sd_backend_pack_conv_weight); shape stays the logical [Co, Ci, k, k]. 0: torch's layout. */
+    int panel;
 } sd_tensor;
 
 static inline int64_t sd_tensor_numel(const sd_tensor *t) {
@@ -31,21 +34,21 @@ static inline int64_t sd_tensor_rows(const sd_tensor *t) {
 }
 
 static inline sd_tensor sd_tensor_make(void *data, sd_dtype dtype, int ndim, const int64_t *shape) {
-    sd_tensor t = {data, dtype, ndim, {0}};
+    sd_tensor t = {data, dtype, ndim, {0}, 0};
     for (int i = 0; i < ndim && i < SD_MAX_DIMS; i++) t.shape[i] = shape[i];
     return t;
 }
 
 static inline sd_tensor sd_tensor_2d(void *data, sd_dtype dtype, int64_t rows, int64_t cols) {
-    return (sd_tensor){data, dtype, 2, {rows, cols, 0, 0}};
+    return (sd_tensor){data, dtype, 2, {rows, cols, 0, 0}, 0};
 }
 
 static inline sd_tensor sd_tensor_3d(void *data, sd_dtype dtype, int64_t d0, int64_t d1, int64_t d2) {
-    return (sd_tensor){data, dtype, 3, {d0, d1, d2, 0}};
+    return (sd_tensor){data, dtype, 3, {d0, d1, d2, 0}, 0};
 }
 
 static inline sd_tensor sd_tensor_4d(void *data, sd_dtype dtype, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
-    return (sd_tensor){data, dtype, 4, {d0, d1, d2, d3}};
+    return (sd_tensor){data, dtype, 4, {d0, d1, d2, d3}, 0};
 }
 
 static inline float *sd_f32(const sd_tensor *t) { return (float *)t->data; }

@@ -326,8 +326,10 @@ sd_status sd_unet_load(sd_unet *unet, const sd_unet_config *cfg, const sd_safete
         .component = "unet",
         .store = &unet->store,
         .matrix_dtype = cfg->weight_dtype,
+        .conv_layout = cfg->conv_layout,
     };
     sd_status st = load_all(unet, &ld);
+    unet->cfg.conv_layout = NULL; /* a load option: the backend may go before the weights do */
     if (st != SD_OK) sd_unet_free(unet);
     return st;
 }

@@ -1,6 +1,8 @@
 /* weights.c — see weights.h. */
 #include "model/weights.h"
 
+#include "backend/backend.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -91,6 +93,15 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     else sd_convert_to_bf16(buf, src, t->dtype, (size_t)numel);
     sd_st_release(loader->file, src, (size_t)numel * sd_dtype_size(t->dtype));
     *dst = sd_tensor_make(buf, dtype, ndim, shape);
+    size_t packed_bytes = loader->conv_layout && ndim == 4 ? sd_backend_conv_weight_bytes(loader->conv_layout, dst) : 0;
+    if (packed_bytes) { /* the backend's layout replaces torch's (the store's last buffer) */
+        void *packed = aligned_alloc(64, (packed_bytes + 63) / 64 * 64);
+        if (!packed) return sd_fail(SD_ERR_NOMEM, "%s: out of memory packing '%s'", path, ref.key);
+        sd_backend_pack_conv_weight(loader->conv_layout, dst, packed, dst);
+        free(buf);
+        loader->store->buffers[loader->store->n - 1] = packed;
+        loader->store->bytes += packed_bytes - (size_t)numel * sd_dtype_size(dtype);
+    }
     return SD_OK;
 }
 

@@ -45,6 +45,9 @@ typedef struct sd_weight_loader {
      * they pack them, exactly, so F32 computes the same numbers as converting at load, in half
      * the memory for a 16-bit file. Vectors (biases, norms) are always F32. */
     sd_dtype matrix_dtype;
+    /* When set, 4-D weights (conv weights: the caller's promise) are stored in this backend's
+     * packed conv layout (sd_backend_pack_conv_weight). */
+    const struct sd_backend *conv_layout;
 } sd_weight_loader;
 
 void sd_weight_store_free(sd_weight_store *store);

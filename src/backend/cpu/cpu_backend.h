@@ -47,6 +47,14 @@ double sd_cpu_measure_peak_gflops(int n_threads);
 /* The same for bf16 dot products (vdpbf16ps, 4 flops per lane); 0 when the CPU has none. */
 double sd_cpu_measure_peak_bf16_gflops(int n_threads);
 
+/* Conv weights pre-packed in the GEMM's A-panel layout: [ceil(Co / MR)][Ci k k][MR] in the weight's
+ * own dtype, zero rows past Co. The per-call packing of a conv's weights becomes a contiguous copy
+ * (a widening one for 16-bit weights). */
+size_t sd_cpu_conv_weight_bytes(const sd_backend *be, const sd_tensor *w);
+void sd_cpu_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed);
+/* dst[i] = src[i] widened to float32 (F32, F16, BF16), i < n. */
+void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n);
+
 /* Individual kernels, shared by the vtable and the kernel tests. All float32, contiguous. */
 void sd_cpu_linear(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias);
 void sd_cpu_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *gamma,

@@ -80,6 +80,41 @@ static void pack_im2col(const sd_gemm_operand *op, float *dst, int64_t k0, int64
     }
 }
 
+size_t sd_cpu_conv_weight_bytes(const sd_backend *be, const sd_tensor *w) {
+    const sd_cpu_state *cpu = be->impl;
+    int64_t mr = cpu->gemm->mr, co = w->shape[0], kdim = w->shape[1] * w->shape[2] * w->shape[3];
+    return (size_t)((co + mr - 1) / mr * mr * kdim) * sd_dtype_size(w->dtype);
+}
+
+void sd_cpu_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed) {
+    const sd_cpu_state *cpu = be->impl;
+    int64_t mr = cpu->gemm->mr, co = w->shape[0], kdim = w->shape[1] * w->shape[2] * w->shape[3];
+    size_t es = sd_dtype_size(w->dtype);
+    const char *src = w->data;
+    char *d = dst;
+    for (int64_t p = 0; p < (co + mr - 1) / mr; p++)
+        for (int64_t k = 0; k < kdim; k++)
+            for (int64_t i = 0; i < mr; i++, d += es) {
+                int64_t o = p * mr + i;
+                if (o < co) memcpy(d, src + (size_t)(o * kdim + k) * es, es);
+                else memset(d, 0, es);
+            }
+    *packed = *w;
+    packed->data = dst;
+    packed->panel = (int)mr;
+}
+
+/* A from pre-packed conv weights: panel rows are already in place, a copy (widened) per panel. */
+static void pack_prepacked(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w) {
+    const sd_tensor *wt = op->ctx;
+    int64_t kdim = wt->shape[1] * wt->shape[2] * wt->shape[3];
+    size_t es = sd_dtype_size(wt->dtype);
+    for (int64_t i0 = 0; i0 < nr; i0 += w) {
+        int64_t p = (r0 + i0) / w; /* blocks start on panel boundaries (multiples of MR) */
+        sd_cpu_widen(dst + i0 * nc, (const char *)wt->data + (size_t)((p * kdim + c0) * w) * es, wt->dtype, nc * w);
+    }
+}
+
 void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight, const sd_tensor *bias,
                    int stride, int padding, const sd_tensor *residual, sd_activation act) {
     if (in->dtype != SD_DTYPE_F32 || out->dtype != SD_DTYPE_F32 || (bias && bias->dtype != SD_DTYPE_F32) ||
@@ -89,7 +124,12 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
     }
     int64_t n = in->shape[0], ci = in->shape[1], h = in->shape[2], w = in->shape[3];
     int64_t co = out->shape[1], ho = out->shape[2], wo = out->shape[3], k = weight->shape[2];
-    if (sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, stride, padding)) {
+    if (weight->panel && weight->panel != sd_cpu(be)->gemm->mr) {
+        sd_backend_fail(be, SD_ERR_UNSUPPORTED, "conv2d: weights packed for %d-row panels, this backend's kernel (%s) "
+                        "has %d", weight->panel, sd_cpu(be)->gemm->name, sd_cpu(be)->gemm->mr);
+        return;
+    }
+    if (!weight->panel && sd_cpu_winograd_applies(sd_cpu(be), ci, co, h, w, k, stride, padding)) {
         sd_cpu_conv3x3_winograd(be, out, in, weight, bias, residual, act); /* epilogue fused */
         return;
     }
@@ -101,7 +141,8 @@ void sd_cpu_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd
         sd_gemm_args g = {.m = co, .n = plane, .k = kdim, .a = {.rs = kdim, .cs = 1},
                           .c = sd_f32(out) + b * co * plane, .ldc = plane, .bias = bias ? sd_f32(bias) : NULL,
                           .bias_kind = bias ? SD_GEMM_BIAS_ROW : SD_GEMM_BIAS_NONE};
-        if (weight->dtype == SD_DTYPE_F32) g.a.p = sd_f32(weight);
+        if (weight->panel) g.a.pack = pack_prepacked, g.a.ctx = weight;
+        else if (weight->dtype == SD_DTYPE_F32) g.a.p = sd_f32(weight);
         else g.a.p16 = weight->data, g.a.type16 = weight->dtype; /* widened as it is packed */
         if (direct) g.b = (sd_gemm_operand){.p = img, .rs = plane, .cs = 1};
         else g.b = (sd_gemm_operand){.pack = pack_im2col, .ctx = &geom};

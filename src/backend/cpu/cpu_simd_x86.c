@@ -1,6 +1,7 @@
 /* cpu_simd_x86.c — x86 SIMD code compiled with per-function target attributes (the build itself
  * stays baseline x86-64) and chosen at run time: the AVX2+FMA and AVX-512 SGEMM micro-kernels and
  * the AVX2 row kernels of cpu_simd.h. On other architectures this file compiles to stubs. */
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_simd.h"
 
@@ -252,6 +253,21 @@ SD_AVX2 void sd_gemm_pack_a6_avx2(float *dst, const void *src, sd_dtype type, in
     else pack_a6(dst, src, ld, kc, SD_DTYPE_F32);
 }
 
+SD_AVX2 static void widen_avx2(float *dst, const void *src, sd_dtype type, int64_t n) {
+    int64_t i = 0;
+    if (type == SD_DTYPE_F16)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8(src, i, SD_DTYPE_F16));
+    else if (type == SD_DTYPE_BF16)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8(src, i, SD_DTYPE_BF16));
+    for (; i < n; i++) dst[i] = load1(src, i, type);
+}
+
+void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n) {
+    if (type == SD_DTYPE_F32) memcpy(dst, src, (size_t)n * sizeof(float));
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) widen_avx2(dst, src, type, n);
+    else sd_convert_to_f32(dst, src, type, (size_t)n);
+}
+
 /* ---- AVX2 row kernels ---- */
 
 /* expf for x in [-87.3, 88.0] (clamped outside): n = round(x log2 e), r = x - n ln2 (two-part ln2),
@@ -426,5 +442,8 @@ void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, flo
 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m,
                                      int n, bool acc) {}
 const sd_cpu_vec *sd_cpu_vec_avx2(void) { return NULL; }
+void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n) {
+    sd_convert_to_f32(dst, src, type, (size_t)n);
+}
 
 #endif
