@@ -6,6 +6,8 @@
  * the B block (1 MB, streamed from L3 once per MC block). */
 #include "backend/cpu/cpu_gemm.h"
 
+#include "backend/cpu/cpu_features.h"
+
 #include "base/dtype.h"
 
 #include <string.h>
@@ -91,9 +93,9 @@ int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
     int n = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512bf16")) g_avx512.run_bf16 = sd_gemm_kernel_avx512bf16_12x32;
+    if (sd_cpu_has_avx512bf16()) g_avx512.run_bf16 = sd_gemm_kernel_avx512bf16_12x32;
     if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
-    g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && sd_cpu_has_f16c();
     if (n < max && g_pack_avx2) out[n++] = &g_avx2;
 #endif
     if (n < max) out[n++] = &g_generic;

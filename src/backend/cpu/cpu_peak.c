@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_backend.h"
 
 enum { PEAK_ITERS = 4 << 20 };
@@ -144,7 +145,7 @@ double sd_cpu_measure_peak_gflops(int n_threads) { return measure(n_threads, fal
 double sd_cpu_measure_peak_bf16_gflops(int n_threads) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512bf16")) return measure(n_threads, true);
+    if (sd_cpu_has_avx512bf16()) return measure(n_threads, true);
 #endif
     (void)n_threads;
     return 0.0;

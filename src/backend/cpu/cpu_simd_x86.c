@@ -1,6 +1,7 @@
 /* cpu_simd_x86.c — x86 SIMD code compiled with per-function target attributes (the build itself
  * stays baseline x86-64) and chosen at run time: the AVX2+FMA and AVX-512 SGEMM micro-kernels and
  * the AVX2 row kernels of cpu_simd.h. On other architectures this file compiles to stubs. */
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_simd.h"
@@ -264,7 +265,7 @@ SD_AVX2 static void widen_avx2(float *dst, const void *src, sd_dtype type, int64
 
 void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n) {
     if (type == SD_DTYPE_F32) memcpy(dst, src, (size_t)n * sizeof(float));
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) widen_avx2(dst, src, type, n);
+    else if (__builtin_cpu_supports("avx2") && sd_cpu_has_f16c()) widen_avx2(dst, src, type, n);
     else sd_convert_to_f32(dst, src, type, (size_t)n);
 }
 
