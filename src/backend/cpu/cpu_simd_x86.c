@@ -265,7 +265,7 @@ SD_AVX2 static void widen_avx2(float *dst, const void *src, sd_dtype type, int64
 
 void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n) {
     if (type == SD_DTYPE_F32) memcpy(dst, src, (size_t)n * sizeof(float));
-    else if (__builtin_cpu_supports("avx2") && sd_cpu_has_f16c()) widen_avx2(dst, src, type, n);
+    else if (sd_cpu_vec_avx2() && sd_cpu_has_f16c()) widen_avx2(dst, src, type, n);
     else sd_convert_to_f32(dst, src, type, (size_t)n);
 }
 
