@@ -5,6 +5,7 @@
  * GEMM driver as the AVX-512 12x32 kernel would), the thread pool with more threads than cores. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,6 +499,31 @@ static void test_bf16_math(sd_backend *be) {
     free(x), free(wt), free(b), free(y), free(r);
 }
 
+/* The AVX-512 rounding of panels to bf16 pairs equals the scalar one bit for bit (NaN, odd kc,
+ * widths that are not multiples of 16). Needs an AVX-512 CPU: elsewhere it says so and checks
+ * nothing (the device run covers it: bench/RESULTS.md). */
+static void test_bf16_pairs(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!__builtin_cpu_supports("avx512f")) {
+        printf("bf16 pair rounding, AVX-512: not run (no AVX-512 on this CPU)\n");
+        return;
+    }
+    static const int widths[] = {12, 32, 7, 16, 40};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        int w = widths[i];
+        int64_t kc = 37 + (int64_t)i;
+        float *src = randn_buf(kc * w);
+        src[3] = 0.0f / 0.0f, src[5] = 1e30f * 1e30f, src[7] = -0.0f;
+        uint16_t *a = calloc((size_t)((kc + 1) * w), sizeof *a), *b = calloc((size_t)((kc + 1) * w), sizeof *b);
+        sd_gemm_panel_to_bf16_pairs(a, src, kc, w);
+        sd_gemm_panel_to_bf16_pairs_avx512(b, src, kc, w);
+        CHECK(memcmp(a, b, (size_t)((kc + 1) / 2 * 2 * w) * sizeof *a) == 0, "bf16 pairs, AVX-512 == scalar (w %d, kc %lld)",
+              w, (long long)kc);
+        free(src), free(a), free(b);
+    }
+#endif
+}
+
 /* Runs the kernel-dependent tests with the given GEMM kernel and row-kernel table. */
 static void test_with_kernels(sd_backend *be, const sd_gemm_kernel *gemm, const sd_cpu_vec *vec) {
     sd_cpu_backend_set_kernels(be, gemm, vec);
@@ -516,6 +542,7 @@ int main(void) {
     CHECK_OK(sd_backend_create(&be, SD_BACKEND_CPU, 3)); /* more threads than this machine's cores */
     if (!be) return check_finish();
     test_gemm_kernels(be);
+    test_bf16_pairs();
     const sd_gemm_kernel *best = sd_cpu(be)->gemm;
     const sd_cpu_vec *vec = sd_cpu(be)->vec;
     test_with_kernels(be, best, vec);

@@ -248,7 +248,7 @@ static sd_status finish(sd_backend *be, sd_arena *arena, sd_arena_mark mark) {
     return st;
 }
 
-sd_status sd_taesd_encode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *latents, const sd_tensor *image) {
+static sd_status taesd_encode_f32(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *latents, const sd_tensor *image) {
     SD_CHECK_ARG(t && be && arena, "sd_taesd_encode: NULL argument");
     SD_CHECK_ARG(t->enc_out_w.data, "sd_taesd_encode: TAESD is not loaded");
     const sd_taesd_config *cfg = &t->cfg;
@@ -281,7 +281,7 @@ sd_status sd_taesd_encode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tenso
     return finish(be, arena, mark);
 }
 
-sd_status sd_taesd_decode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latents) {
+static sd_status taesd_decode_f32(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latents) {
     SD_CHECK_ARG(t && be && arena, "sd_taesd_decode: NULL argument");
     SD_CHECK_ARG(t->dec_in_w.data, "sd_taesd_decode: TAESD is not loaded");
     const sd_taesd_config *cfg = &t->cfg;
@@ -320,4 +320,20 @@ sd_status sd_taesd_decode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tenso
     }
     sd_op_scale(be, image, image, 2.0f, -1.0f); // y * 2 - 1: back to diffusers' [-1, 1]
     return finish(be, arena, mark);
+}
+
+sd_status sd_taesd_encode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *latents, const sd_tensor *image) {
+    bool bf16_math = be->bf16_math; /* autoencoders always run float32 math (pixels; see bench/RESULTS.md) */
+    be->bf16_math = false;
+    sd_status st = taesd_encode_f32(t, be, arena, latents, image);
+    be->bf16_math = bf16_math;
+    return st;
+}
+
+sd_status sd_taesd_decode(sd_taesd *t, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latents) {
+    bool bf16_math = be->bf16_math; /* autoencoders always run float32 math (pixels; see bench/RESULTS.md) */
+    be->bf16_math = false;
+    sd_status st = taesd_decode_f32(t, be, arena, image, latents);
+    be->bf16_math = bf16_math;
+    return st;
 }

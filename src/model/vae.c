@@ -512,7 +512,7 @@ static sd_status finish(sd_backend *be, sd_arena *arena, sd_arena_mark mark) {
     return st;
 }
 
-sd_status sd_vae_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *mean, sd_tensor *std,
+static sd_status vae_encode_f32(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *mean, sd_tensor *std,
                         const sd_tensor *image) {
     SD_CHECK_ARG(vae && be && arena, "sd_vae_encode: NULL argument");
     const sd_vae_config *cfg = &vae->cfg;
@@ -560,7 +560,7 @@ sd_status sd_vae_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor 
     return finish(be, arena, mark);
 }
 
-sd_status sd_vae_decode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latent) {
+static sd_status vae_decode_f32(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latent) {
     SD_CHECK_ARG(vae && be && arena, "sd_vae_decode: NULL argument");
     const sd_vae_config *cfg = &vae->cfg;
     SD_CHECK_ARG(vae->decoder.conv_in_w.data, "sd_vae_decode: the VAE is not loaded");
@@ -596,4 +596,21 @@ sd_status sd_vae_decode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor 
     sd_op_group_norm(be, &t, &x, &d->norm_out_w, &d->norm_out_b, c.groups, VAE_EPS, true);
     sd_op_conv2d(be, image, &t, &d->conv_out_w, &d->conv_out_b, 1, 1);
     return finish(be, arena, mark);
+}
+
+sd_status sd_vae_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *mean, sd_tensor *std,
+                        const sd_tensor *image) {
+    bool bf16_math = be->bf16_math; /* autoencoders always run float32 math (pixels; see bench/RESULTS.md) */
+    be->bf16_math = false;
+    sd_status st = vae_encode_f32(vae, be, arena, mean, std, image);
+    be->bf16_math = bf16_math;
+    return st;
+}
+
+sd_status sd_vae_decode(sd_vae *vae, sd_backend *be, sd_arena *arena, sd_tensor *image, const sd_tensor *latent) {
+    bool bf16_math = be->bf16_math; /* autoencoders always run float32 math (pixels; see bench/RESULTS.md) */
+    be->bf16_math = false;
+    sd_status st = vae_decode_f32(vae, be, arena, image, latent);
+    be->bf16_math = bf16_math;
+    return st;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 static bool g_pack_avx2; /* set by sd_gemm_kernels() when the CPU has AVX2 (vectorised W^T packing) */
+static bool g_pairs_avx512; /* ... and AVX-512: vectorised rounding of panels to bf16 pairs */
 
 /* ---- generic kernel ---- */
 
@@ -94,6 +95,7 @@ int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (sd_cpu_has_avx512bf16()) g_avx512.run_bf16 = sd_gemm_kernel_avx512bf16_12x32;
+    g_pairs_avx512 = __builtin_cpu_supports("avx512f");
     if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
     g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && sd_cpu_has_f16c();
     if (n < max && g_pack_avx2) out[n++] = &g_avx2;
@@ -208,7 +210,10 @@ static inline void micro(const sd_gemm_kernel *kern, const tile_bufs *t, int64_t
 /* bf16 math: the rows [0, rows) of a packed block (panels of w), to pair panels. */
 static void block_to_pairs(uint16_t *dst, const float *src, int64_t rows, int64_t kc, int w) {
     int64_t kp2 = (kc + 1) / 2 * 2;
-    for (int64_t p = 0; p * w < rows; p++) sd_gemm_panel_to_bf16_pairs(dst + p * w * kp2, src + p * w * kc, kc, w);
+    for (int64_t p = 0; p * w < rows; p++) {
+        if (g_pairs_avx512) sd_gemm_panel_to_bf16_pairs_avx512(dst + p * w * kp2, src + p * w * kc, kc, w);
+        else sd_gemm_panel_to_bf16_pairs(dst + p * w * kp2, src + p * w * kc, kc, w);
+    }
 }
 
 /* C[i0:i1, j0:j1] of g, on one thread's workspace. */

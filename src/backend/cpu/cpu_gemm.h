@@ -100,5 +100,6 @@ void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16
                                      int n, bool acc);
 /* A float32 panel [kc][w] (the packed layout) to its bf16 pair layout [(kc + 1) / 2][w][2]. */
 void sd_gemm_panel_to_bf16_pairs(uint16_t *dst, const float *src, int64_t kc, int w);
+void sd_gemm_panel_to_bf16_pairs_avx512(uint16_t *dst, const float *src, int64_t kc, int w);
 
 #endif

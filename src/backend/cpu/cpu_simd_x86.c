@@ -124,17 +124,33 @@ SD_AVX512BF16 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a
                                                    int64_t ldc, int m, int n, bool acc) {
     __m512 r[24];
     for (int i = 0; i < 24; i++) r[i] = _mm512_setzero_ps();
+    /* rows by macro, not a loop: with a loop gcc kept the accumulators in memory (a load and a
+     * store around every vdpbf16ps) */
+#define ROWBF(i)                                                                                   \
+    do {                                                                                           \
+        __m512bh av = (__m512bh)_mm512_set1_epi32(ap[i]);                                          \
+        r[2 * (i)] = _mm512_dpbf16_ps(r[2 * (i)], av, b0);                                         \
+        r[2 * (i) + 1] = _mm512_dpbf16_ps(r[2 * (i) + 1], av, b1);                                 \
+    } while (0)
     for (int64_t p = 0; p < kp; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32);
         const int32_t *ap = (const int32_t *)(const void *)a;
-        for (int i = 0; i < 12; i++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32(ap[i]);
-            r[2 * i] = _mm512_dpbf16_ps(r[2 * i], av, b0);
-            r[2 * i + 1] = _mm512_dpbf16_ps(r[2 * i + 1], av, b1);
-        }
+        ROWBF(0);
+        ROWBF(1);
+        ROWBF(2);
+        ROWBF(3);
+        ROWBF(4);
+        ROWBF(5);
+        ROWBF(6);
+        ROWBF(7);
+        ROWBF(8);
+        ROWBF(9);
+        ROWBF(10);
+        ROWBF(11);
         a += 24;
         b += 64;
     }
+#undef ROWBF
     float tile[12 * 32];
     bool full = m == 12 && n == 32;
     float *dst = full ? c : tile;
@@ -150,6 +166,32 @@ SD_AVX512BF16 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a
         _mm512_storeu_ps(cr + 16, v1);
     }
     if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
+}
+
+/* bf16 of 16 floats in the high halves of the lanes: round to nearest even, NaN stays a quiet NaN
+ * (sd_f32_to_bf16's rule, lane-wise). */
+SD_AVX512 static inline __m512i bf16_high(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+}
+
+/* sd_gemm_panel_to_bf16_pairs, 16 columns at a time: each 32-bit lane is (bf16 row k, bf16 row k+1). */
+SD_AVX512 void sd_gemm_panel_to_bf16_pairs_avx512(uint16_t *dst, const float *src, int64_t kc, int w) {
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t k = 0; k < kc; k += 2) {
+        const float *r0 = src + k * w, *r1 = r0 + w;
+        uint32_t *d = (uint32_t *)(void *)(dst + k * w);
+        for (int j = 0; j < w; j += 16) {
+            __mmask16 mk = w - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (w - j)) - 1);
+            __m512i lo = bf16_high(_mm512_maskz_loadu_ps(mk, r0 + j));
+            __m512i hi = k + 1 < kc ? bf16_high(_mm512_maskz_loadu_ps(mk, r1 + j)) : _mm512_setzero_si512();
+            _mm512_mask_storeu_epi32(d + j, mk, _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_and_si512(hi, high)));
+        }
+    }
 }
 
 /* ---- packing: float32, bfloat16 or float16 sources, widened to float32 panels ----
@@ -442,6 +484,7 @@ void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, flo
                                  bool acc) {}
 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m,
                                      int n, bool acc) {}
+void sd_gemm_panel_to_bf16_pairs_avx512(uint16_t *dst, const float *src, int64_t kc, int w) {}
 const sd_cpu_vec *sd_cpu_vec_avx2(void) { return NULL; }
 void sd_cpu_widen(float *dst, const void *src, sd_dtype type, int64_t n) {
     sd_convert_to_f32(dst, src, type, (size_t)n);
