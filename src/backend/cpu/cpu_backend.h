@@ -1,6 +1,8 @@
 /* cpu_backend.h — the CPU backend: float32 ops on a persistent thread pool, with our own SGEMM
  * (AVX2+FMA / AVX-512 micro-kernels picked at creation from the CPU's features, a generic C kernel
- * elsewhere) and SIMD row kernels for the memory-bound ops. bf16 weights arrive later.
+ * elsewhere; an AVX512_BF16 kernel for opt-in bf16 math), Winograd F(4x4, 3x3) for narrow-channel
+ * 3x3 layers, and SIMD row kernels for the memory-bound ops. Weights may be float32, float16 or
+ * bfloat16 (widened exactly while packed) and conv weights pre-packed at load.
  *
  * Threads: sd_cpu_backend_create(n_threads <= 0) uses $SDSTREAM_THREADS when set, else all online
  * cores. One thread at a time may call a backend's ops (the pool runs one op at a time).
