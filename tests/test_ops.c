@@ -300,6 +300,7 @@ static void test_conv(sd_backend *be) {
         {1, 16, 17, 9, 33, 3, 1, 1}, {2, 24, 40, 13, 70, 3, 1, 1}, {1, 64, 64, 20, 100, 3, 1, 1},
         {1, 19, 16, 8, 32, 3, 1, 1}, {3, 33, 23, 11, 129, 3, 1, 1},
         {1, 16, 20, 14, 200, 3, 1, 1}, {2, 32, 3, 10, 140, 3, 1, 1}, /* blocks read and written in place */
+        {1, 16, 8, 12, 300, 3, 1, 1}, /* ... also with the AVX-512 kernel's 32-tile blocks */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t n = cases[c].n, ci = cases[c].ci, co = cases[c].co, h = cases[c].h, w = cases[c].w, k = cases[c].k;
@@ -378,6 +379,9 @@ static void test_conv(sd_backend *be) {
         sd_backend_clear_status(be);
         sd_op_conv2d_fused(be, &ty, &tx, &tw, NULL, 1, 1, &tr, SD_ACT_RELU);
         CHECK(sd_backend_status(be) == SD_ERR_ARG, "fused residual of 5 floats for 18 refused");
+        sd_backend_clear_status(be);
+        sd_op_conv2d_fused(be, &ty, &tx, &tw, NULL, 1, 1, &ty, SD_ACT_RELU);
+        CHECK(sd_backend_status(be) == SD_ERR_ARG, "fused residual that is out itself refused");
         sd_backend_clear_status(be);
     }
 }

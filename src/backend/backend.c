@@ -206,11 +206,14 @@ void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
 void sd_op_conv2d_fused(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight,
                         const sd_tensor *bias, int stride, int padding, const sd_tensor *residual, sd_activation act) {
     if (!ready(be, out)) return;
-    if ((residual && sd_tensor_numel(residual) != sd_tensor_numel(out)) || (act != SD_ACT_NONE && act != SD_ACT_RELU)) {
-        sd_backend_fail(be, SD_ERR_ARG, "conv2d: the fused epilogue takes a residual of out's size and no activation "
-                        "or ReLU (activation %d)", (int)act);
+    if ((residual && (sd_tensor_numel(residual) != sd_tensor_numel(out) || residual->dtype != SD_DTYPE_F32 ||
+                      residual->data == out->data)) ||
+        (act != SD_ACT_NONE && act != SD_ACT_RELU)) {
+        sd_backend_fail(be, SD_ERR_ARG, "conv2d: the fused epilogue takes a float32 residual of out's size, not out "
+                        "itself, and no activation or ReLU (activation %d)", (int)act);
         return;
     }
+    if (residual && !residual->data) return; /* its arena allocation failed: the arena says why */
     int64_t k = weight->ndim == 4 ? weight->shape[2] : 0;
     bool ok = in->ndim == 4 && out->ndim == 4 && weight->ndim == 4 && weight->shape[3] == k && k > 0 && stride > 0 &&
               padding >= 0 && weight->shape[1] == in->shape[1] && out->shape[0] == in->shape[0] &&

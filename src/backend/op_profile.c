@@ -27,9 +27,11 @@ void sd_op_profile_add(sd_op_profile *p, const char *key, double ms, double flop
     int i = 0;
     while (i < p->n && strcmp(p->rows[i].key, key) != 0) i++;
     if (i == p->n) {
-        if (p->n == MAX_ROWS) i = MAX_ROWS - 1, key = "(other)"; /* full: lump the rest together */
-        else p->n++;
-        snprintf(p->rows[i].key, sizeof p->rows[i].key, "%s", key);
+        if (p->n == MAX_ROWS - 1) { /* full: the last row lumps the rest together */
+            key = "(other)";
+            for (i = 0; i < p->n && strcmp(p->rows[i].key, key) != 0; i++) {}
+        }
+        if (i == p->n) snprintf(p->rows[p->n++].key, sizeof p->rows[i].key, "%s", key);
     }
     p->rows[i].ms += ms;
     p->rows[i].flops += flops;
@@ -53,7 +55,7 @@ void sd_op_profile_print(const sd_op_profile *p, FILE *f, const char *title) {
             "GFLOP/s");
     for (int i = 0; i < p->n; i++) {
         const op_row *r = &rows[i];
-        fprintf(f, "%-44s %7ld %10.2f %5.1f%%", r->key, r->calls, r->ms, 100.0 * r->ms / total);
+        fprintf(f, "%-44s %7ld %10.2f %5.1f%%", r->key, r->calls, r->ms, total > 0 ? 100.0 * r->ms / total : 0.0);
         if (r->flops > 0 && r->ms > 0) fprintf(f, " %9.1f", r->flops / (r->ms * 1e6));
         fputc('\n', f);
     }

@@ -54,7 +54,7 @@ static inline sd_tensor sd_tensor_4d(void *data, sd_dtype dtype, int64_t d0, int
 static inline float *sd_f32(const sd_tensor *t) { return (float *)t->data; }
 
 /* Rows [row0, row0 + rows) of dimension 0, same dtype: a view (weights may be stored bf16, so the
- * offset is in bytes of the tensor's own type). */
+ * offset is in bytes of the tensor's own type). Not for packed tensors (panel > 0). */
 static inline sd_tensor sd_tensor_slice0(const sd_tensor *t, int64_t row0, int64_t rows) {
     sd_tensor v = *t;
     int64_t row_elems = t->shape[0] ? sd_tensor_numel(t) / t->shape[0] : 0;

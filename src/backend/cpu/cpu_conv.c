@@ -110,7 +110,9 @@ static void pack_prepacked(const sd_gemm_operand *op, float *dst, int64_t r0, in
     int64_t kdim = wt->shape[1] * wt->shape[2] * wt->shape[3];
     size_t es = sd_dtype_size(wt->dtype);
     for (int64_t i0 = 0; i0 < nr; i0 += w) {
-        int64_t p = (r0 + i0) / w; /* blocks start on panel boundaries (multiples of MR) */
+        /* A row blocks start on panel boundaries: sd_gemm_run rounds its tiles to MR and gemm_tile
+         * steps by MC, a multiple of MR (a new caller splitting rows otherwise must keep that) */
+        int64_t p = (r0 + i0) / w;
         sd_cpu_widen(dst + i0 * nc, (const char *)wt->data + (size_t)((p * kdim + c0) * w) * es, wt->dtype, nc * w);
     }
 }

@@ -10,6 +10,7 @@
 
 #include "base/dtype.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static bool g_pack_avx2; /* set by sd_gemm_kernels() when the CPU has AVX2 (vectorised W^T packing) */
@@ -84,20 +85,29 @@ const sd_gemm_kernel *sd_gemm_generic_kernel(int mr, int nr) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 static const sd_gemm_kernel g_avx2 = {"avx2-fma 6x16", 6, 16, 144, 256, 1024, sd_gemm_kernel_avx2_6x16, NULL};
-/* 12x32: 24 zmm accumulators; MC = 144 (A block 144 KB), NC = 1024 as for AVX2. Untested on hardware
- * in this repo's CI (the build host has no AVX-512); the driver's handling of these panel sizes is
- * tested through the generic kernel. */
+/* 12x32: 24 zmm accumulators; MC = 144 (A block 144 KB), NC = 1024 as for AVX2. CI machines have no
+ * AVX-512: the driver's handling of these panel sizes is tested there through the generic kernel;
+ * the kernel itself (and the bf16 one) passed test_ops and the goldens on an AVX-512 host
+ * (bench/RESULTS.md, 2026-11-26). */
 static sd_gemm_kernel g_avx512 = {"avx512f 12x32", 12, 32, 144, 256, 1024, sd_gemm_kernel_avx512_12x32, NULL};
 #endif
 
-int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
-    int n = 0;
+/* The process-wide feature flags, set once (backends may be created from several threads). */
+static void detect_features(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (sd_cpu_has_avx512bf16()) g_avx512.run_bf16 = sd_gemm_kernel_avx512bf16_12x32;
     g_pairs_avx512 = __builtin_cpu_supports("avx512f");
-    if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
     g_pack_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && sd_cpu_has_f16c();
+#endif
+}
+
+int sd_gemm_kernels(const sd_gemm_kernel **out, int max) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, detect_features);
+    int n = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &g_avx512;
     if (n < max && g_pack_avx2) out[n++] = &g_avx2;
 #endif
     if (n < max) out[n++] = &g_generic;
@@ -186,8 +196,10 @@ static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 int64_t sd_gemm_workspace_floats(const sd_gemm_kernel *kern) {
     int64_t a = round_up(kern->mc, kern->mr) * kern->kc, b = (int64_t)kern->kc * round_up(kern->nc, kern->nr);
-    /* + slack to 64-byte align the B block; with a bf16 kernel, the pair copies of both (even kc) */
-    return a + b + 64 + (kern->run_bf16 ? (a + b) / 2 + kern->mr + kern->nr + 64 : 0);
+    /* + slack to 64-byte align the B block; with a bf16 kernel, the pair copies of both blocks (k
+     * rounded up to pairs) and their alignment */
+    int64_t pairs = (round_up(kern->mc, kern->mr) + round_up(kern->nc, kern->nr)) * round_up(kern->kc, 2) / 2;
+    return a + b + 64 + (kern->run_bf16 ? pairs + 32 : 0);
 }
 
 /* One micro-kernel call on panel ir of the A block and a B micro-panel: float32 panels, or their

@@ -253,7 +253,7 @@ WINO_AVX2 static void output_tiles_avx2(const float *m, int64_t xi_stride, float
                 for (int q = 0; q < 32; q += 8) {
                     __m256 y = _mm256_loadu_ps(row + q);
                     if (rr) y = _mm256_add_ps(y, _mm256_loadu_ps(rr + q));
-                    if (relu) y = _mm256_max_ps(y, zero);
+                    if (relu) y = _mm256_max_ps(zero, y); /* NaN passes, as in the scalar path and torch */
                     _mm256_storeu_ps(row + q, y);
                 }
             }
