@@ -79,8 +79,6 @@ uint16_t sd_f32_to_f16(float f) {
     return sign | (uint16_t)h;
 }
 
-float sd_bf16_to_f32(uint16_t b) { return bits_to_f32((uint32_t)b << 16); }
-
 uint16_t sd_f32_to_bf16(float f) {
     uint32_t u = f32_to_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet nan */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum sd_dtype {
     SD_DTYPE_F32,
@@ -31,7 +32,13 @@ int sd_dtype_is_float(sd_dtype dtype);
 
 float sd_f16_to_f32(uint16_t h);
 uint16_t sd_f32_to_f16(float f);
-float sd_bf16_to_f32(uint16_t b);
+/* bf16 is the high half of a float32: widening is a shift (inline: the kernels' scalar paths call it) */
+static inline float sd_bf16_to_f32(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 uint16_t sd_f32_to_bf16(float f);
 
 /* Converts n float elements of type src_dtype (F32/F16/BF16/F64) to float32. */

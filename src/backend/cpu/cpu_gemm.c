@@ -37,13 +37,6 @@ static void kernel_generic(int64_t kc, const float *a, const float *b, float *c,
 }
 
 /* bf16 pairs: what vdpbf16ps computes, in plain C (tests run the bf16 driver path with it) */
-static float bf16_value(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static void kernel_generic_bf16(int64_t kp, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, int m, int n,
                                 bool acc) {
     const int mr = g_generic_mr, nr = g_generic_nr;
@@ -53,8 +46,8 @@ static void kernel_generic_bf16(int64_t kp, const uint16_t *a, const uint16_t *b
         const uint16_t *ap = a + p * mr * 2, *bp = b + p * nr * 2;
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++)
-                t[i * SD_GEMM_MAX_NR + j] += bf16_value(ap[2 * i]) * bf16_value(bp[2 * j]) +
-                                             bf16_value(ap[2 * i + 1]) * bf16_value(bp[2 * j + 1]);
+                t[i * SD_GEMM_MAX_NR + j] += sd_bf16_to_f32(ap[2 * i]) * sd_bf16_to_f32(bp[2 * j]) +
+                                             sd_bf16_to_f32(ap[2 * i + 1]) * sd_bf16_to_f32(bp[2 * j + 1]);
     }
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : 0.0f) + t[i * SD_GEMM_MAX_NR + j];
@@ -125,11 +118,7 @@ const sd_gemm_kernel *sd_gemm_best_kernel(void) {
 /* Element idx of an operand's storage, widened to float32 (exact from bf16 and f16). */
 static inline float op_at(const sd_gemm_operand *op, int64_t idx) {
     if (!op->p16) return op->p[idx];
-    if (op->type16 == SD_DTYPE_F16) return sd_f16_to_f32(op->p16[idx]);
-    uint32_t u = (uint32_t)op->p16[idx] << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    return op->type16 == SD_DTYPE_F16 ? sd_f16_to_f32(op->p16[idx]) : sd_bf16_to_f32(op->p16[idx]);
 }
 
 void sd_gemm_pack_a(const sd_gemm_operand *op, float *dst, int64_t r0, int64_t nr, int64_t c0, int64_t nc, int w) {

@@ -79,6 +79,27 @@ SD_AVX2 void sd_gemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b
         r[2 * (i) + 1] = _mm512_fmadd_ps(av, b1, r[2 * (i) + 1]);                                  \
     } while (0)
 
+/* The 12x32 tile of accumulators r (two zmm per row) into C: written or added (acc), the first
+ * m x n only (through a stack tile) at the edges. Shared by the fp32 and bf16 kernels. */
+__attribute__((always_inline)) SD_AVX512 static inline void store_12x32(const __m512 r[24], float *c, int64_t ldc,
+                                                                       int m, int n, bool acc) {
+    float tile[12 * 32];
+    bool full = m == 12 && n == 32;
+    float *dst = full ? c : tile;
+    int64_t ld = full ? ldc : 32;
+    for (int i = 0; i < 12; i++) {
+        float *cr = dst + i * ld;
+        __m512 v0 = r[2 * i], v1 = r[2 * i + 1];
+        if (full && acc) {
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
+        }
+        _mm512_storeu_ps(cr, v0);
+        _mm512_storeu_ps(cr + 16, v1);
+    }
+    if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
+}
+
 SD_AVX512 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int m,
                                            int n, bool acc) {
     __m512 r[24];
@@ -100,21 +121,7 @@ SD_AVX512 void sd_gemm_kernel_avx512_12x32(int64_t kc, const float *a, const flo
         a += 12;
         b += 32;
     }
-    float tile[12 * 32];
-    bool full = m == 12 && n == 32;
-    float *dst = full ? c : tile;
-    int64_t ld = full ? ldc : 32;
-    for (int i = 0; i < 12; i++) {
-        float *cr = dst + i * ld;
-        __m512 v0 = r[2 * i], v1 = r[2 * i + 1];
-        if (full && acc) {
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
-        }
-        _mm512_storeu_ps(cr, v0);
-        _mm512_storeu_ps(cr + 16, v1);
-    }
-    if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
+    store_12x32(r, c, ldc, m, n, acc);
 }
 
 /* ---- AVX512_BF16 12x32: bf16 operands, float32 accumulation (vdpbf16ps) ----
@@ -151,21 +158,7 @@ SD_AVX512BF16 void sd_gemm_kernel_avx512bf16_12x32(int64_t kp, const uint16_t *a
         b += 64;
     }
 #undef ROWBF
-    float tile[12 * 32];
-    bool full = m == 12 && n == 32;
-    float *dst = full ? c : tile;
-    int64_t ld = full ? ldc : 32;
-    for (int i = 0; i < 12; i++) {
-        float *cr = dst + i * ld;
-        __m512 v0 = r[2 * i], v1 = r[2 * i + 1];
-        if (full && acc) {
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
-        }
-        _mm512_storeu_ps(cr, v0);
-        _mm512_storeu_ps(cr + 16, v1);
-    }
-    if (!full) store_partial(c, ldc, tile, 32, m, n, acc);
+    store_12x32(r, c, ldc, m, n, acc);
 }
 
 /* bf16 of 16 floats in the high halves of the lanes: round to nearest even, NaN stays a quiet NaN
@@ -210,11 +203,7 @@ SD_AVX2 SD_INLINE __m256 load8(const void *p, int64_t i, sd_dtype t) {
 SD_AVX2 SD_INLINE float load1(const void *p, int64_t i, sd_dtype t) {
     if (t == SD_DTYPE_F32) return ((const float *)p)[i];
     uint16_t h = ((const uint16_t *)p)[i];
-    if (t == SD_DTYPE_F16) return _cvtsh_ss(h);
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    return t == SD_DTYPE_F16 ? _cvtsh_ss(h) : sd_bf16_to_f32(h);
 }
 
 /* A full panel of B = W^T: dst[k * w + j] = src[j * ld + k], j < w (a multiple of 8), k < kc. 8x8
