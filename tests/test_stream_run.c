@@ -180,6 +180,10 @@ static void test_stop_and_errors(void) {
     snk = (sink){.frames = got};
     sd_status r = sd_stream_run(s, &so, &si, NULL, &st);
     CHECK(r == SD_ERR_IO && strstr(sd_last_error(), "frame source"), "a failing source fails the run: %s", sd_last_error());
+    CHECK(strstr(sd_last_error(), "after 4 frames") != NULL, "the error says how far the source got: %s", sd_last_error());
+    CHECK(st.frames_in == 4 && st.frames_out == 4 && snk.n == 4,
+          "the 4 frames read before the failure are all written (%lld in, %lld out, %d written)", (long long)st.frames_in,
+          (long long)st.frames_out, snk.n);
 
     src = (source){.n = 10, .stream = s};
     snk = (sink){.frames = got, .fail_at = 2};
@@ -187,6 +191,40 @@ static void test_stop_and_errors(void) {
     CHECK(r == SD_ERR_IO && strstr(sd_last_error(), "frame sink"), "a failing sink fails the run: %s", sd_last_error());
     CHECK(sd_stream_run(s, NULL, &si, NULL, &st) == SD_ERR_ARG, "NULL source refused");
     sd_stream_free(s);
+}
+
+/* frames out == frames in for every frame_buffer_size: a last buffer the source does not fill is
+ * padded and the padding's outputs dropped; the stream batch's flush covers it too. */
+static void test_partial_buffers(void) {
+    static uint8_t got[MAX_FRAMES * FRAME];
+    for (int fb = 2; fb <= 3; fb++)
+        for (int batch = 0; batch <= 1; batch++) {
+            sd_stream_params p = sd_stream_params_default();
+            p.width = W, p.height = H;
+            p.cfg_type = SD_CFG_NONE;
+            p.frame_buffer_size = fb;
+            p.use_denoising_batch = batch;
+            sd_stream *s = NULL;
+            CHECK_OK(sd_stream_create(&s, g_model, &p));
+            if (!s) continue;
+            CHECK_OK(sd_stream_set_prompt(s, "a cat", NULL));
+            source src = {.n = 5, .stream = s};
+            sink snk = {.frames = got};
+            sd_frame_source so = {source_read, &src, 0};
+            sd_frame_sink si = {sink_write, &snk, 0};
+            sd_run_stats st;
+            CHECK_OK(sd_stream_run(s, &so, &si, NULL, &st));
+            CHECK(st.frames_in == 5 && st.frames_out == 5 && snk.n == 5,
+                  "fb %d, batch %d: 5 frames in -> %lld in, %lld out, %d written", fb, batch, (long long)st.frames_in,
+                  (long long)st.frames_out, snk.n);
+            /* a source failing inside a buffer: the frames before it still come out */
+            src = (source){.n = 10, .fail_at = 4, .stream = s};
+            snk = (sink){.frames = got};
+            sd_status r = sd_stream_run(s, &so, &si, NULL, &st);
+            CHECK(r == SD_ERR_IO && st.frames_in == 4 && snk.n == 4, "fb %d, batch %d: failure at frame 4 -> %s, %d written",
+                  fb, batch, sd_status_name(r), snk.n);
+            sd_stream_free(s);
+        }
 }
 
 int main(void) {
@@ -201,6 +239,7 @@ int main(void) {
     test_slow_live_sink();
     test_fast_live_source();
     test_stop_and_errors();
+    test_partial_buffers();
     sd_model_free(g_model);
     return check_finish();
 }

@@ -6,7 +6,12 @@
  *
  * so conversion and decoding overlap the denoiser. Every buffer is allocated before the first
  * frame. Live sources drop their oldest waiting frame when the denoiser falls behind (the freshest
- * frame is what matters); live sinks drop outputs instead of stalling the denoiser; files block. */
+ * frame is what matters); live sinks drop outputs instead of stalling the denoiser; files block.
+ *
+ * No frame is lost silently: a last buffer that the source does not fill (frame_buffer_size > 1)
+ * is padded with its last frame and the padding's outputs are dropped; a source that fails stops
+ * the input only, so every frame read before the failure is still denoised, decoded and written
+ * before the run returns the source's error. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,9 +34,10 @@ typedef struct runner {
     sd_frame_queue in_q, out_q;
     uint8_t *in_rgb[SD_QUEUE_MAX_SLOTS];  /* fb frames each */
     float *in_chw[SD_QUEUE_MAX_SLOTS];
+    int in_real[SD_QUEUE_MAX_SLOTS];      /* frames of the slot that came from the source; the rest pad */
     float *out_x0[SD_QUEUE_MAX_SLOTS];
     int out_skipped[SD_QUEUE_MAX_SLOTS];
-    int64_t out_index[SD_QUEUE_MAX_SLOTS];
+    int out_real[SD_QUEUE_MAX_SLOTS];     /* outputs of the slot to write; the rest are padding's */
 
     /* output thread */
     sd_backend *decode_be;
@@ -45,6 +51,7 @@ typedef struct runner {
     sd_status status;
     char message[1024];
     atomic_llong frames_in, frames_out, skipped;
+    atomic_bool failed; /* the denoiser, decoder or sink failed: stop everything */
     double preprocess_ms, denoise_ms, decode_ms, postprocess_ms;
 } runner;
 
@@ -66,9 +73,20 @@ static void fail(runner *r, sd_status st, const char *msg) {
         snprintf(r->message, sizeof r->message, "%s", msg);
     }
     pthread_mutex_unlock(&r->lock);
+    atomic_store(&r->failed, true);
     atomic_store(&r->s->stop_requested, 1);
     sd_frame_queue_close(&r->in_q);
     sd_frame_queue_close(&r->out_q);
+}
+
+/* A failed source ends the input but not the run: the frames already read still go through. */
+static void source_failed(runner *r, const char *msg) {
+    pthread_mutex_lock(&r->lock);
+    if (r->status == SD_OK) {
+        r->status = SD_ERR_IO;
+        snprintf(r->message, sizeof r->message, "%.1000s", msg);
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 static bool stopping(runner *r) { return atomic_load(&r->s->stop_requested) != 0; }
@@ -81,26 +99,34 @@ static void *input_main(void *arg) {
         if (r->p.max_frames > 0 && atomic_load(&r->frames_in) >= r->p.max_frames) break;
         int slot = sd_frame_queue_acquire(&r->in_q);
         if (slot < 0) break;
-        int got = 1;
-        for (int f = 0; f < r->fb && got == 1; f++) got = r->src->read(r->src->user, r->in_rgb[slot] + (size_t)f * r->frame_bytes);
-        if (got != 1) {
+        int got = 1, real = 0;
+        for (; real < r->fb; real++) {
+            got = r->src->read(r->src->user, r->in_rgb[slot] + (size_t)real * r->frame_bytes);
+            if (got != 1) break;
+        }
+        if (got < 0) {
+            char msg[1100];
+            snprintf(msg, sizeof msg, "frame source: read failed after %lld frames%s%s",
+                     (long long)atomic_load(&r->frames_in) + real, sd_last_error()[0] ? ": " : "", sd_last_error());
+            source_failed(r, msg);
+        }
+        if (real == 0) {
             sd_frame_queue_release(&r->in_q, slot);
-            if (got < 0) {
-                char msg[1100];
-                snprintf(msg, sizeof msg, "frame source: read failed after %lld frames%s%s", (long long)atomic_load(&r->frames_in),
-                         sd_last_error()[0] ? ": " : "", sd_last_error());
-                fail(r, SD_ERR_IO, msg);
-            }
             break;
         }
+        for (int f = real; f < r->fb; f++) /* pad a partial last buffer with its last frame */
+            memcpy(r->in_rgb[slot] + (size_t)f * r->frame_bytes, r->in_rgb[slot] + (size_t)(real - 1) * r->frame_bytes,
+                   r->frame_bytes);
+        r->in_real[slot] = real;
         double t0 = sd_now_ms();
         for (int f = 0; f < r->fb; f++) {
             sd_image img = {r->s->p.width, r->s->p.height, r->in_rgb[slot] + (size_t)f * r->frame_bytes};
             sd_image_to_chw(r->in_chw[slot] + (size_t)f * (r->image_floats / (size_t)r->fb), &img);
         }
         r->preprocess_ms += sd_now_ms() - t0;
-        atomic_fetch_add(&r->frames_in, r->fb);
+        atomic_fetch_add(&r->frames_in, real);
         sd_frame_queue_publish(&r->in_q, slot);
+        if (real < r->fb) break; /* the source ended or failed inside this buffer */
     }
     sd_frame_queue_close(&r->in_q);
     return NULL;
@@ -111,10 +137,11 @@ static void *output_main(void *arg) {
     runner *r = arg;
     int slot;
     while ((slot = sd_frame_queue_take(&r->out_q)) >= 0) {
-        bool write = r->p.emit_warmup || r->out_index[slot] >= (int64_t)(r->s->n_steps - 1) || !r->s->p.use_denoising_batch;
+        int n_write = r->out_real[slot]; /* 0: a warm-up output of the stream batch */
+        bool write = n_write > 0;
         if (r->out_skipped[slot] && r->has_last) {
             memcpy(r->out_rgb, r->last_rgb, (size_t)r->fb * r->frame_bytes);
-            atomic_fetch_add(&r->skipped, r->fb);
+            atomic_fetch_add(&r->skipped, n_write);
         } else if (!r->out_skipped[slot]) {
             double t0 = sd_now_ms();
             sd_status st = sd_stream_decode(r->s, r->decode_be, &r->decode_arena, r->out_x0[slot], r->out_chw);
@@ -137,7 +164,7 @@ static void *output_main(void *arg) {
         }
         sd_frame_queue_release(&r->out_q, slot);
         if (!write) continue;
-        for (int f = 0; f < r->fb; f++) {
+        for (int f = 0; f < n_write; f++) {
             if (r->sink->write(r->sink->user, r->out_rgb + (size_t)f * r->frame_bytes) != 0) {
                 char msg[1100];
                 snprintf(msg, sizeof msg, "frame sink: write failed after %lld frames%s%s", (long long)atomic_load(&r->frames_out),
@@ -152,7 +179,7 @@ static void *output_main(void *arg) {
 }
 
 /* One denoiser call on input slot data; publishes its x0 (or a skip) to the output queue. */
-static bool denoise(runner *r, const float *chw, int64_t index) {
+static bool denoise(runner *r, const float *chw, int real) {
     int slot = sd_frame_queue_acquire(&r->out_q);
     if (slot < 0) return false;
     double t0 = sd_now_ms();
@@ -165,7 +192,7 @@ static bool denoise(runner *r, const float *chw, int64_t index) {
         return false;
     }
     r->out_skipped[slot] = skipped;
-    r->out_index[slot] = index;
+    r->out_real[slot] = real;
     sd_frame_queue_publish(&r->out_q, slot);
     return true;
 }
@@ -238,16 +265,26 @@ sd_status sd_stream_run(sd_stream *s, const sd_frame_source *source, const sd_fr
         /* the last input, kept to flush the stream batch at the end */
         float *last = s->host_images;
         bool have_last = false;
+        /* With the stream batch the output of call k belongs to the input of call k - (n - 1):
+         * it is written for as many frames as that input held (0 for the warm-up outputs). */
+        int lag = s->p.use_denoising_batch && !r->p.emit_warmup ? s->n_steps - 1 : 0;
+        int real_of_call[2 * SD_MAX_T_INDEX] = {0}; /* ring over the last calls' real frame counts */
+        enum { RING = 2 * SD_MAX_T_INDEX };
         while ((slot = sd_frame_queue_take(&r->in_q)) >= 0) {
             memcpy(last, r->in_chw[slot], r->image_floats * sizeof(float));
             have_last = true;
+            real_of_call[calls % RING] = r->in_real[slot];
             sd_frame_queue_release(&r->in_q, slot);
-            if (!denoise(r, last, calls++)) break;
+            int real = calls >= lag ? real_of_call[(calls - lag) % RING] : 0;
+            if (!denoise(r, last, real)) break;
+            calls++;
         }
         /* flush: the last frame again until every real frame has left the stream batch */
-        int extra = s->p.use_denoising_batch && !r->p.emit_warmup ? s->n_steps - 1 : 0;
-        for (int i = 0; i < extra && have_last && r->status == SD_OK; i++)
-            if (!denoise(r, last, calls++)) break;
+        for (int i = 0; i < lag && have_last && !atomic_load(&r->failed); i++) {
+            int real = calls >= lag ? real_of_call[(calls - lag) % RING] : 0;
+            if (!denoise(r, last, real)) break;
+            calls++;
+        }
         sd_frame_queue_close(&r->out_q);
     }
     if (in_started) {
