@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "commands.h"
+#include "log.h"
 
 enum { MAX_SIZES = 8, MAX_FRAMES = 32 };
 
@@ -113,24 +114,20 @@ static void print_report(const report *r, bool json, double rss_mb, const char *
 }
 
 int cmd_bench(int argc, char **argv) {
-    args a = {0};
+    args a = {.usage = "sdstream bench --model DIR --taesd DIR [--sizes 256,512] [--frames 3] [--json]",
+              .notes = "a full-size model with random weights: sdstream make-model --arch sd-turbo --random --output DIR\n"};
     cli_add_model_options(&a);
     args_add(&a, "sizes", false, "image sizes, comma-separated (default 256,512)");
     args_add(&a, "frames", false, "timed calls per measurement after one warm-up (default 3)");
-    args_add(&a, "threads", false, "CPU threads (default: all cores)");
     args_add(&a, "no-vae", true, "neither load nor time the full VAE (peak RSS is then a TAESD pipeline's)");
     args_add(&a, "no-scaling", true, "skip the 1-thread UNet run");
     args_add(&a, "json", true, "one JSON object on stdout");
     int rc = args_parse(&a, argc, argv);
-    if (rc || args_flag(&a, "help") || !args_get(&a, "model") || a.n_positional) {
-        fprintf(stderr, "usage: sdstream bench --model DIR --taesd DIR [--sizes 256,512] [--frames 3] [--json]\n"
-                        "  a full-size model with random weights: sdstream make-model --arch sd-turbo --random --output DIR\n");
-        args_print_options(&a);
-        return rc ? rc : (args_flag(&a, "help") ? 0 : 2);
-    }
-    long frames = 3, threads = 0;
+    if (rc >= 0) return rc;
+    long frames = 3;
+    int threads = 0;
     if (args_get(&a, "frames") && cli_parse_int(args_get(&a, "frames"), "frames", 1, MAX_FRAMES, &frames)) return 2;
-    if (args_get(&a, "threads") && cli_parse_int(args_get(&a, "threads"), "threads", 1, 256, &threads)) return 2;
+    if (cli_check_model_options(&a) || cli_threads(&a, &threads)) return 2;
     int sizes[MAX_SIZES] = {256, 512}, n_sizes = 2;
     if (args_get(&a, "sizes")) {
         n_sizes = 0;
@@ -138,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
             char *end;
             long v = strtol(c, &end, 10);
             if (end == c || v < 8 || v > 2048 || v % 8) {
-                fprintf(stderr, "error: --sizes takes multiples of 8 up to 2048, comma-separated\n");
+                cli_log_error("--sizes takes multiples of 8 up to 2048, comma-separated");
                 return 2;
             }
             sizes[n_sizes++] = (int)v;
@@ -151,16 +148,14 @@ int cmd_bench(int argc, char **argv) {
     if (sd_measure_peak_gflops((int)threads, &r.peak, &bf16) != SD_OK) return cli_error(SD_ERR_BACKEND);
     sd_measure_peak_gflops(1, &r.peak1, &dummy);
     r.peak_bf16 = bf16;
-    if (!json) fprintf(stderr, "measured peak: %.1f GFLOP/s (%.1f on one thread)\n", r.peak, r.peak1);
+    if (!json) cli_log_info("measured peak: %.1f GFLOP/s (%.1f on one thread)", r.peak, r.peak1);
 
     double t0 = cli_now_ms();
     unsigned components = SD_COMPONENT_ALL;
     if (args_flag(&a, "no-vae")) components &= ~(unsigned)SD_COMPONENT_VAE; /* RSS as a TAESD stream has it */
     sd_model *m = cli_load_model(&a, components);
     if (!m) return 1;
-    if (threads > 0) sd_model_set_threads(m, (int)threads);
     add(&r, "load", 0, cli_now_ms() - t0, 0);
-    if (!json) fprintf(stderr, "loaded %s\n", sd_model_describe(m));
 
     /* text encoder: once per prompt in a stream, timed anyway */
     int hidden = sd_model_text_hidden_size(m);

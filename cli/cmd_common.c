@@ -1,26 +1,96 @@
-/* cmd_common.c — options and helpers shared by the subcommands. */
+/* cmd_common.c — options and helpers shared by the subcommands: the model options and their
+ * checks (made before the model loads), loading with progress, threads. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "log.h"
+
+enum { MAX_THREADS = 256 };
 
 void cli_add_model_options(args *a) {
     args_add(a, "model", false, "diffusers folder or single-file .safetensors checkpoint");
+    args_require(a, "model");
     args_add(a, "tokenizer", false, "tokenizer folder (vocab.json + merges.txt) for single-file checkpoints");
     args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
     args_add(a, "taesd", false, "TAESD folder or file");
-    args_add(a, "variant", false, "weights variant, e.g. fp16 (*.fp16.safetensors)");
+    args_add(a, "variant", false, "fp16: read the *.fp16.safetensors files of a diffusers folder");
     args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
+    cli_add_threads_option(a);
     args_add(a, "help", true, "show this help");
 }
 
+void cli_add_threads_option(args *a) {
+    args_add(a, "threads", false, "CPU threads (default: $SDSTREAM_THREADS, else all cores)");
+}
+
 int cli_error(sd_status status) {
-    fprintf(stderr, "error: %s (%s)\n", sd_last_error(), sd_status_name(status));
+    cli_log_error("%s (%s)", sd_last_error(), sd_status_name(status));
     return 1;
 }
 
+/* A thread count from --threads or SDSTREAM_THREADS: 1..MAX_THREADS, a warning past the cores. */
+static int parse_threads(const char *text, const char *what, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || v < 1 || v > MAX_THREADS) {
+        cli_log_error("%s must be a thread count in 1..%d (got '%s')", what, MAX_THREADS, text);
+        return 2;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && v > cores)
+        cli_log_warning("%s %ld is more than the %ld cores of this machine: the threads will share them (slower)", what, v,
+                        cores);
+    *out = (int)v;
+    return 0;
+}
+
+int cli_threads(const args *a, int *n_threads) {
+    *n_threads = 0;
+    const char *s = args_get(a, "threads"), *env = getenv("SDSTREAM_THREADS");
+    if (s) return parse_threads(s, "--threads", n_threads);
+    if (env && *env) { /* the library reads it too; checked here so a typo is a usage error */
+        int ignored;
+        return parse_threads(env, "SDSTREAM_THREADS", &ignored);
+    }
+    return 0;
+}
+
+int cli_check_model_options(const args *a) {
+    const char *dtype = args_get(a, "dtype"), *variant = args_get(a, "variant");
+    if (dtype && strcmp(dtype, "fp16") == 0) {
+        cli_log_error("--dtype fp16: the CPU computes in fp32 or bf16. To use a model's fp16 weights (half the memory, "
+                      "results as fp32) pass --variant fp16 (diffusers folders with *.fp16.safetensors) or give an fp16 "
+                      "file; --dtype bf16 halves the memory of fp32 files");
+        return 2;
+    }
+    if (dtype && strcmp(dtype, "fp32") != 0 && strcmp(dtype, "bf16") != 0) {
+        cli_log_error("--dtype takes fp32 or bf16, not '%s'", dtype);
+        return 2;
+    }
+    if (variant && strcmp(variant, "fp16") != 0) {
+        cli_log_error("--variant takes fp16 (the *.fp16.safetensors files), not '%s'", variant);
+        return 2;
+    }
+    int threads;
+    return cli_threads(a, &threads);
+}
+
+typedef struct load_progress {
+    double start;
+} load_progress;
+
+static void on_load_progress(void *user, const char *part, int index, int count) {
+    load_progress *p = user;
+    if (part) cli_log_progress("loading %s: part %d of %d, %.1f s", part, index, count, (cli_now_ms() - p->start) * 1e-3);
+    else cli_log_progress_end();
+}
+
 sd_model *cli_load_model(const args *a, unsigned components) {
+    if (cli_check_model_options(a)) return NULL;
     sd_model_params p = sd_model_params_default();
     p.path = args_get(a, "model");
     p.tokenizer_dir = args_get(a, "tokenizer");
@@ -30,21 +100,34 @@ sd_model *cli_load_model(const args *a, unsigned components) {
     p.components = components;
     const char *dtype = args_get(a, "dtype");
     if (dtype && strcmp(dtype, "bf16") == 0) p.precision = SD_PRECISION_BF16;
-    else if (dtype && strcmp(dtype, "fp32") != 0) {
-        fprintf(stderr, "error: --dtype takes fp32 or bf16, not '%s'\n", dtype);
-        return NULL;
-    }
+    cli_threads(a, &p.n_threads);
     if (!p.path) {
-        fprintf(stderr, "error: --model is required\n");
+        cli_log_error("--model is required");
         return NULL;
     }
+    /* progress for the loads that take a while (a UNet, a VAE); a tokenizer alone loads at once */
+    bool slow = components & (SD_COMPONENT_UNET | SD_COMPONENT_VAE);
+    load_progress progress = {cli_now_ms()};
+    p.progress = slow ? on_load_progress : NULL;
+    p.progress_user = &progress;
     sd_model *model = NULL;
     sd_status st = sd_model_load(&model, &p);
+    cli_log_progress_end();
     if (st != SD_OK) {
         cli_error(st);
         return NULL;
     }
+    if (slow) cli_log_info("loaded %s in %.0f ms", sd_model_describe(model), cli_now_ms() - progress.start);
     return model;
+}
+
+void cli_warn_long_prompt(sd_model *model, const char *option, const char *prompt) {
+    int n = 0;
+    if (!prompt || sd_model_count_tokens(model, prompt, &n) != SD_OK || n <= SD_TOKENS - 2) return;
+    int32_t ids[SD_TOKENS];
+    if (sd_model_tokenize(model, prompt, ids) != SD_OK) return;
+    cli_log_warning("%s is %d tokens; CLIP reads the first %d, so it is truncated after '%s' (the last %d tokens are "
+                    "ignored)", option, n, SD_TOKENS - 2, sd_model_token_text(model, ids[SD_TOKENS - 2]), n - (SD_TOKENS - 2));
 }
 
 unsigned cli_pipeline_components(const args *a) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "log.h"
 
 static unsigned component_bits(const char *name) {
     if (strcmp(name, "text_encoder") == 0) return SD_COMPONENT_TEXT_ENCODER;
@@ -14,22 +15,31 @@ static unsigned component_bits(const char *name) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    args a = {0};
+    args a = {.usage = "sdstream eval --model M --component NAME --input IN.safetensors --output OUT.safetensors",
+              .notes = "components and their tensors (input -> output):\n"
+                       "  text_encoder   input_ids -> last_hidden_state\n"
+                       "  unet           sample, timestep, encoder_hidden_states -> noise_pred\n"
+                       "  vae_encode     image -> latent_mean, latent_std\n"
+                       "  vae_decode     latent -> image\n"
+                       "  taesd_encode   image -> latents        (--model: the TAESD folder)\n"
+                       "  taesd_decode   latents -> image        (--model: the TAESD folder)\n"};
     cli_add_model_options(&a);
     args_add(&a, "component", false, "text_encoder|unet|vae_encode|vae_decode|taesd_encode|taesd_decode");
+    args_require(&a, "component");
     args_add(&a, "input", false, "input .safetensors with the component's named input tensors");
+    args_require(&a, "input");
     args_add(&a, "output", false, "output .safetensors to write");
+    args_require(&a, "output");
     int rc = args_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
     const char *component = args_get(&a, "component"), *in = args_get(&a, "input"), *out = args_get(&a, "output");
-    if (rc || args_flag(&a, "help") || !component || !in || !out || a.n_positional) {
-        fprintf(stderr, "usage: sdstream eval --model M --component NAME --input IN.safetensors --output OUT.safetensors\n"
-                        "tensors: text_encoder input_ids -> last_hidden_state\n");
-        args_print_options(&a);
-        return rc ? rc : (args_flag(&a, "help") ? 0 : 2);
-    }
+    if (cli_check_model_options(&a)) return 2;
     unsigned bits = component_bits(component);
     if (!bits) {
-        fprintf(stderr, "error: unknown component '%s'\n", component);
+        static const char *names[] = {"text_encoder", "unet", "vae_encode", "vae_decode", "taesd_encode", "taesd_decode"};
+        const char *near = args_closest(component, names, 6);
+        cli_log_error("unknown component '%s'%s%s%s (text_encoder, unet, vae_encode, vae_decode, taesd_encode or taesd_decode)",
+                      component, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return 2;
     }
     sd_model *model = cli_load_model(&a, bits);
@@ -37,6 +47,6 @@ int cmd_eval(int argc, char **argv) {
     sd_status st = sd_model_eval_file(model, component, in, out);
     sd_model_free(model);
     if (st != SD_OK) return cli_error(st);
-    fprintf(stderr, "wrote %s\n", out);
+    cli_log_info("wrote %s", out);
     return 0;
 }

@@ -3,28 +3,31 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "log.h"
 
 int cmd_make_model(int argc, char **argv) {
-    args a = {0};
+    args a = {.usage = "sdstream make-model --arch sd-turbo|sd15 --random --output DIR [--dtype fp16]"};
     args_add(&a, "arch", false, "sd-turbo or sd15");
+    args_require(&a, "arch");
     args_add(&a, "random", true, "random weights (required: the only kind this command makes)");
+    args_require(&a, "random");
     args_add(&a, "output", false, "folder to write (created)");
+    args_require(&a, "output");
     args_add(&a, "tokenizer", false, "CLIP tokenizer folder to copy (default: a byte-level tokenizer)");
     args_add(&a, "dtype", false, "fp16 (default), bf16 or fp32");
-    args_add(&a, "seed", false, "seed of the random weights (default 0)");
+    args_add(&a, "seed", false, "seed of the random weights, 0..2^64-1 (default 0)");
+    cli_add_threads_option(&a);
     args_add(&a, "help", true, "show this help");
     int rc = args_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
     const char *arch = args_get(&a, "arch"), *out = args_get(&a, "output");
-    if (rc || args_flag(&a, "help") || !arch || !out || !args_flag(&a, "random") || a.n_positional) {
-        fprintf(stderr, "usage: sdstream make-model --arch sd-turbo|sd15 --random --output DIR [--dtype fp16]\n");
-        args_print_options(&a);
-        return rc ? rc : (args_flag(&a, "help") ? 0 : 2);
-    }
-    long seed = 0;
-    if (args_get(&a, "seed") && cli_parse_int(args_get(&a, "seed"), "seed", 0, 0x7fffffffffffffffL, &seed)) return 2;
+    uint64_t seed = 0;
+    int threads;
+    if (args_get(&a, "seed") && cli_parse_seed(args_get(&a, "seed"), "seed", &seed)) return 2;
+    if (cli_threads(&a, &threads)) return 2; /* accepted for uniformity: writing random weights is one thread */
     double t0 = cli_now_ms();
-    sd_status st = sd_make_random_model(arch, out, args_get(&a, "tokenizer"), args_get(&a, "dtype"), (uint64_t)seed);
+    sd_status st = sd_make_random_model(arch, out, args_get(&a, "tokenizer"), args_get(&a, "dtype"), seed);
     if (st != SD_OK) return cli_error(st);
-    fprintf(stderr, "wrote %s (%s, random weights) in %.1f s\n", out, arch, (cli_now_ms() - t0) * 1e-3);
+    cli_log_info("wrote %s (%s, random weights) in %.1f s", out, arch, (cli_now_ms() - t0) * 1e-3);
     return 0;
 }

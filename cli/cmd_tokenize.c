@@ -2,16 +2,18 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "log.h"
 
 int cmd_tokenize(int argc, char **argv) {
-    args a = {0};
+    args a = {.usage = "sdstream tokenize --model M [--tokenizer DIR] \"prompt\"", .max_positional = 1};
     cli_add_model_options(&a);
     int rc = args_parse(&a, argc, argv);
-    if (rc || args_flag(&a, "help") || a.n_positional != 1) {
-        fprintf(stderr, "usage: sdstream tokenize --model M [--tokenizer DIR] \"prompt\"\n");
-        args_print_options(&a);
-        return rc ? rc : (args_flag(&a, "help") ? 0 : 2);
+    if (rc >= 0) return rc;
+    if (a.n_positional != 1) {
+        cli_log_error("give the prompt to tokenize (usage: %s)", a.usage);
+        return 2;
     }
+    if (cli_check_model_options(&a)) return 2;
     sd_model *model = cli_load_model(&a, SD_COMPONENT_TOKENIZER);
     if (!model) return 1;
     int32_t ids[SD_TOKENS];

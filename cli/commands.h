@@ -16,19 +16,34 @@ int cmd_bench(int argc, char **argv);
 
 /* Option value parsers: print the problem and return 2 on a bad value. */
 int cli_parse_int(const char *text, const char *name, long lo, long hi, long *out);
+/* The whole unsigned 64-bit range; negatives, signs and overflow are refused, never clamped. */
+int cli_parse_seed(const char *text, const char *name, uint64_t *out);
 int cli_parse_float(const char *text, const char *name, double lo, double hi, double *out);
 int cli_parse_cfg(const char *text, sd_cfg_type *out);
 /* Reads --seed, --t-index-list, --strength, --steps, --width, --height, --guidance, --cfg-type,
- * --vae into p. Returns 0 or 2. */
+ * --vae into p, with the t-index list's range and order checked. Returns 0 or 2. */
 int cli_stream_params(const args *a, sd_stream_params *p);
+/* Refuses guidance options that would do nothing (--guidance with cfg none, a cfg type with
+ * guidance <= 1, --negative-prompt without full/initialize guidance). Returns 0 or 2. */
+int cli_check_guidance(const args *a, const sd_stream_params *p);
+/* sd_stream_params_check as a usage error (2), before the model loads. */
+int cli_check_stream_params(const sd_stream_params *p);
 /* The components a txt2img/img2img/stream run needs: all but the full VAE when --taesd is given
  * without --vae. */
 unsigned cli_pipeline_components(const args *a);
 
-/* Adds --model, --tokenizer, --config, --taesd, --variant. */
+/* Adds --model (required), --tokenizer, --config, --taesd, --variant, --dtype, --threads, --help. */
 void cli_add_model_options(args *a);
-/* Loads the model the options name; prints the error and returns NULL on failure. */
+void cli_add_threads_option(args *a);
+/* --dtype, --variant, --threads and $SDSTREAM_THREADS: 0, or 2 after printing the problem. */
+int cli_check_model_options(const args *a);
+/* The thread count of --threads (0: the default). 0 or 2. */
+int cli_threads(const args *a, int *n_threads);
+/* Loads the model the options name with progress on stderr and the load time; prints the error
+ * and returns NULL on failure. */
 sd_model *cli_load_model(const args *a, unsigned components);
+/* Warns when a prompt is longer than CLIP's 75 tokens, naming where it was cut. */
+void cli_warn_long_prompt(sd_model *model, const char *option, const char *prompt);
 /* Monotonic milliseconds, for progress and stage timings. */
 double cli_now_ms(void);
 /* Prints "error: <message>" for the last failure and returns 1. */

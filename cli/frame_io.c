@@ -1,11 +1,21 @@
 /* frame_io.c — see frame_io.h. Each kind of source or sink is a few fields of one struct and a
  * branch in read/write: four sources and three sinks do not earn a vtable. Frames of another size
  * than the stream's go through sd_image_fit; same-size frames are read straight into the caller's
- * buffer. */
+ * buffer.
+ *
+ * Interrupts: y4m and raw input is read through a FILE made with fopencookie whose read waits in
+ * poll() for at most 100 ms at a time and gives up once frame_io_interrupt() was called, so a
+ * Ctrl-C ends even a read from a pipe whose writer sends nothing. File outputs are written under
+ * a temporary name and renamed when the first frame is in; nothing is left when none was. */
+#define _GNU_SOURCE /* fopencookie */
 #include "frame_io.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +27,42 @@
 #include "sdstream.h"
 
 enum { MAX_SIDE = 16384, MAX_PIXELS = 64 << 20, PATH_CAP = 4096, ERR_CAP = 1024 };
+
+static volatile sig_atomic_t g_interrupted;
+
+void frame_io_interrupt(void) { g_interrupted = 1; }
+bool frame_io_interrupted(void) { return g_interrupted != 0; }
+
+/* fopencookie read: the fd's bytes, waiting in slices so an interrupt is seen within 100 ms. */
+static ssize_t cookie_read(void *cookie, char *buf, size_t size) {
+    int fd = (int)(intptr_t)cookie;
+    for (;;) {
+        if (g_interrupted) {
+            errno = EINTR;
+            return -1;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, 100);
+        if (r < 0 && errno != EINTR) return -1;
+        if (r <= 0) continue;
+        ssize_t n = read(fd, buf, size);
+        if (n >= 0 || errno != EINTR) return n;
+    }
+}
+
+static int cookie_close(void *cookie) {
+    int fd = (int)(intptr_t)cookie;
+    return fd == STDIN_FILENO ? 0 : close(fd);
+}
+
+/* spec "-" is stdin (kept open); anything else is opened. NULL with errno set on failure. */
+static FILE *open_interruptible(const char *spec) {
+    int fd = strcmp(spec, "-") == 0 ? STDIN_FILENO : open(spec, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    FILE *f = fopencookie((void *)(intptr_t)fd, "rb", (cookie_io_functions_t){cookie_read, NULL, NULL, cookie_close});
+    if (!f && fd != STDIN_FILENO) close(fd);
+    return f;
+}
 
 typedef enum source_kind { SRC_FOLDER, SRC_Y4M, SRC_RAW, SRC_V4L2 } source_kind;
 typedef enum sink_kind { SINK_FOLDER, SINK_Y4M, SINK_V4L2 } sink_kind;
@@ -33,8 +79,7 @@ struct frame_source {
     size_t nfiles, next;
     sd_image first; /* folder: the first image, loaded at open to learn the size and fail early */
     sd_y4m_reader *y4m;
-    FILE *raw;
-    bool raw_owns;
+    FILE *file; /* y4m and raw: the interruptible stream */
     int64_t index; /* frames delivered */
     v4l2_camera *cap;
 };
@@ -42,6 +87,8 @@ struct frame_source {
 struct frame_sink {
     sink_kind kind;
     char path[PATH_CAP];
+    char tmp_path[PATH_CAP]; /* y4m file: written here, renamed to path at close ("" for stdout) */
+    bool created_dir;        /* folder: made by open, removed again at close if nothing was written */
     int width, height;
     char err[ERR_CAP];
     sd_y4m_writer *y4m;
@@ -206,6 +253,7 @@ static int read_folder(frame_source *s, uint8_t *rgb) {
         s->first = (sd_image){0, 0, NULL};
     } else if (sd_image_load(&img, path) != SD_OK) {
         set_err(s->err, sizeof s->err, "%s", sd_last_error());
+        s->next++; /* past it: frame_source_read may be called again to skip it */
         return -1;
     }
     s->next++;
@@ -216,9 +264,19 @@ static int read_folder(frame_source *s, uint8_t *rgb) {
 
 /* ---- y4m and raw streams ---------------------------------------------------------------------- */
 
+static int open_file(frame_source *s, const char *spec, char *err, size_t errlen) {
+    s->file = open_interruptible(spec);
+    if (!s->file) set_err(err, errlen, "%s: cannot open: %s", spec, strerror(errno));
+    return s->file ? 0 : -1;
+}
+
 static int open_y4m(frame_source *s, const char *spec, char *err, size_t errlen) {
-    if (sd_y4m_reader_open(&s->y4m, spec) != SD_OK) {
-        set_err(err, errlen, "%s", sd_last_error());
+    if (open_file(s, spec, err, errlen) != 0) return -1;
+    if (sd_y4m_reader_open_file(&s->y4m, s->file, s->path) != SD_OK) {
+        /* not y4m: maybe raw frames, which carry no size */
+        bool y4m_name = has_ext(spec, ".y4m");
+        set_err(err, errlen, "%s%s", sd_last_error(),
+                y4m_name || g_interrupted ? "" : " (raw RGB24 frames? give their size with --size WxH)");
         return -1;
     }
     const sd_y4m_info *info = sd_y4m_reader_info(s->y4m);
@@ -229,12 +287,7 @@ static int open_y4m(frame_source *s, const char *spec, char *err, size_t errlen)
 }
 
 static int open_raw(frame_source *s, const char *spec, int rw, int rh, char *err, size_t errlen) {
-    s->raw_owns = strcmp(spec, "-") != 0;
-    s->raw = s->raw_owns ? fopen(spec, "rb") : stdin;
-    if (!s->raw) {
-        set_err(err, errlen, "%s: cannot open: %s", spec, strerror(errno));
-        return -1;
-    }
+    if (open_file(s, spec, err, errlen) != 0) return -1;
     s->nw = rw;
     s->nh = rh;
     return 0;
@@ -264,10 +317,10 @@ static int read_raw(frame_source *s, uint8_t *rgb) {
     uint8_t *buf = native_buffer(s, rgb);
     if (!buf) return -1;
     size_t want = (size_t)s->nw * (size_t)s->nh * 3;
-    size_t got = fread(buf, 1, want, s->raw);
-    if (got == 0 && feof(s->raw)) return 0;
+    size_t got = fread(buf, 1, want, s->file);
+    if (got == 0 && feof(s->file)) return 0;
     if (got != want) {
-        if (ferror(s->raw))
+        if (ferror(s->file))
             set_err(s->err, sizeof s->err, "%s: read error in raw frame %lld: %s", s->path, (long long)s->index,
                     strerror(errno));
         else
@@ -326,6 +379,9 @@ frame_source *frame_source_open(const char *spec, int width, int height, const c
                 s->fps = v4l2_camera_fps(s->cap);
             }
         }
+    } else if (raw_size && has_ext(spec, ".y4m")) {
+        set_err(err, errlen, "%s: a .y4m file declares its own frame size; --size is for raw RGB24 input", spec);
+        rc = -1;
     } else if (strcmp(spec, "-") != 0 && is_dir(spec)) {
         s->kind = SRC_FOLDER;
         if (raw_size) {
@@ -360,8 +416,11 @@ int frame_source_read(frame_source *s, uint8_t *rgb) {
     case SRC_V4L2: rc = read_camera(s, rgb); break;
     }
     if (rc == 1) s->index++;
+    if (rc < 0 && g_interrupted) return 0; /* a read cut short by Ctrl-C is the end, not an error */
     return rc;
 }
+
+bool frame_source_can_skip(const frame_source *s) { return s && s->kind == SRC_FOLDER; }
 
 const char *frame_source_error(const frame_source *s) { return s ? s->err : "no source"; }
 bool frame_source_is_live(const frame_source *s) { return s && s->kind == SRC_V4L2; }
@@ -378,7 +437,7 @@ void frame_source_close(frame_source *s) {
     free(s->files);
     sd_image_free(&s->first);
     sd_y4m_reader_close(s->y4m);
-    if (s->raw && s->raw_owns) fclose(s->raw);
+    if (s->file) fclose(s->file);
     v4l2_camera_close(s->cap);
     free(s->native);
     free(s);
@@ -396,8 +455,9 @@ static void rate_from_fps(double fps, int *num, int *den) {
     else *num = (int)round(fps * 1000.0), *den = 1000;
 }
 
-/* mkdir -p: each missing component in turn. */
-static int make_dirs(const char *path, char *err, size_t errlen) {
+/* mkdir -p: each missing component in turn. *created tells whether the last one was made. */
+static int make_dirs(const char *path, bool *created, char *err, size_t errlen) {
+    *created = !is_dir(path);
     char buf[PATH_CAP];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {
@@ -451,13 +511,29 @@ frame_sink *frame_sink_open(const char *spec, int width, int height, double fps,
         k->kind = SINK_Y4M;
         int num, den;
         rate_from_fps(fps, &num, &den);
-        if (sd_y4m_writer_open(&k->y4m, spec, width, height, num, den) != SD_OK) {
+        if (strcmp(spec, "-") != 0) { /* a temporary name beside the target: see close */
+            snprintf(k->tmp_path, sizeof k->tmp_path, "%s.XXXXXX", spec);
+            int fd = mkstemp(k->tmp_path);
+            if (fd < 0) {
+                set_err(err, errlen, "%s: cannot create: %s", spec, strerror(errno));
+                k->tmp_path[0] = '\0';
+                rc = -1;
+            } else {
+                fchmod(fd, 0644);
+                close(fd);
+            }
+        }
+        if (rc == 0 && sd_y4m_writer_open(&k->y4m, k->tmp_path[0] ? k->tmp_path : spec, width, height, num, den) != SD_OK) {
             set_err(err, errlen, "%s", sd_last_error());
             rc = -1;
         }
     } else if (is_dir(spec) || *base == '\0' || !strchr(base, '.')) {
         k->kind = SINK_FOLDER;
-        rc = make_dirs(spec, err, errlen);
+        rc = make_dirs(spec, &k->created_dir, err, errlen);
+        if (rc == 0 && access(spec, W_OK | X_OK) != 0) {
+            set_err(err, errlen, "%s: cannot write into the folder: %s", spec, strerror(errno));
+            rc = -1;
+        }
     } else {
         /* "out.mp4" is far more likely a mistake than a folder name */
         set_err(err, errlen, "%s: unknown output type (use a .y4m file, - for stdout, a folder, or /dev/videoN; "
@@ -513,7 +589,21 @@ int frame_sink_close(frame_sink *k, char *err, size_t errlen) {
         set_err(err, errlen, "%s", sd_last_error());
         rc = -1;
     }
+    /* the frames written are kept even after a failure; a file or folder without any is removed */
+    if (k->tmp_path[0] && k->index > 0 && rename(k->tmp_path, k->path) != 0) {
+        set_err(err, errlen, "%s: cannot rename %s into place: %s", k->path, k->tmp_path, strerror(errno));
+        rc = -1;
+    }
+    frame_sink_discard(k);
     v4l2_loopback_close(k->out);
     free(k);
     return rc;
+}
+
+int64_t frame_sink_count(const frame_sink *k) { return k ? k->index : 0; }
+
+void frame_sink_discard(const frame_sink *k) {
+    if (!k) return;
+    if (k->tmp_path[0]) unlink(k->tmp_path); /* after a rename it names nothing */
+    if (k->created_dir && k->index == 0) rmdir(k->path);
 }

@@ -36,8 +36,10 @@ typedef struct frame_sink frame_sink;
 
 frame_source *frame_source_open(const char *spec, int width, int height, const char *raw_size, char *err,
                                 size_t errlen);
-/* Fills rgb (width * height * 3 bytes). 1: a frame, 0: end of stream, -1: error. */
+/* Fills rgb (width * height * 3 bytes). 1: a frame, 0: end of stream (or interrupted), -1: error. */
 int frame_source_read(frame_source *src, uint8_t *rgb);
+/* True when a failed read can be followed by another (an image folder moves past a bad file). */
+bool frame_source_can_skip(const frame_source *src);
 const char *frame_source_error(const frame_source *src);
 bool frame_source_is_live(const frame_source *src);
 /* Frames per second the source declares (y4m F tag, camera rate); 0 when unknown. */
@@ -50,8 +52,20 @@ frame_sink *frame_sink_open(const char *spec, int width, int height, double fps,
 /* Writes one width * height RGB24 frame. 0: written, -1: error. */
 int frame_sink_write(frame_sink *sink, const uint8_t *rgb);
 const char *frame_sink_error(const frame_sink *sink);
-/* Flushes and closes. 0, or -1 with the message in err (a failed final flush). NULL: 0. */
+/* Flushes and closes. A .y4m file is written under a temporary name and renamed here when it
+ * holds at least one frame (also after a failed run: those frames are good); without any frame it
+ * is removed, and so is a folder that open created. 0, or -1 with the message in err. NULL: 0. */
 int frame_sink_close(frame_sink *sink, char *err, size_t errlen);
+/* Frames written so far. */
+int64_t frame_sink_count(const frame_sink *sink);
+/* Removes what an unfinished sink left (the temporary file, a folder it created while still
+ * empty) without closing it: async-signal-safe, for a hard exit on a second Ctrl-C. */
+void frame_sink_discard(const frame_sink *sink);
+
+/* Async-signal-safe: blocking reads of y4m/raw sources give up within 100 ms and the sources
+ * report the end of the stream from then on. */
+void frame_io_interrupt(void);
+bool frame_io_interrupted(void);
 
 /* "640x480" -> 640, 480 (1..16384 a side, at most 64 Mpixels). false on anything else. */
 bool frame_parse_size(const char *text, int *width, int *height);

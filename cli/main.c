@@ -3,9 +3,10 @@
 #include <string.h>
 
 #include "commands.h"
+#include "log.h"
 
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *out) {
+    fprintf(out,
             "sdstream %s — StreamDiffusion in C\n"
             "usage: sdstream <command> [options]\n"
             "commands:\n"
@@ -16,19 +17,28 @@ static void usage(void) {
             "                                  transform an image\n"
             "  tokenize --model M \"prompt\"     print the 77 CLIP token ids of a prompt\n"
             "  eval --model M --component NAME --input IN.safetensors --output OUT.safetensors\n"
-            "                                  run one model component on named tensors\n"
+            "                                  run one component (text_encoder, unet, vae_encode, vae_decode,\n"
+            "                                  taesd_encode, taesd_decode) on named tensors\n"
             "  bench --model M --taesd T [--sizes 256,512] [--json]\n"
             "                                  time each component against the measured peak\n"
             "  make-model --arch sd-turbo|sd15 --random --output DIR\n"
             "                                  write a full-size model with random weights (benchmarks)\n"
             "  --version                       print the version and compiled-in backends\n"
-            "Run 'sdstream <command> --help' for a command's options.\n",
+            "Run 'sdstream <command> --help' for a command's options. Every command takes --threads N\n"
+            "(default $SDSTREAM_THREADS, else all cores). Results go to stdout, messages to stderr.\n",
             sd_version());
 }
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {{"stream", cmd_stream},   {"txt2img", cmd_txt2img}, {"img2img", cmd_img2img},       {"tokenize", cmd_tokenize},
+                {"eval", cmd_eval},       {"bench", cmd_bench},     {"make-model", cmd_make_model}};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        usage();
+        usage(stderr);
         return 2;
     }
     const char *cmd = argv[1];
@@ -37,17 +47,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        usage();
+        usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 2, argv + 2);
-    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
-    if (strcmp(cmd, "stream") == 0) return cmd_stream(argc - 2, argv + 2);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
-    if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
-    if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
-    if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);
-    fprintf(stderr, "error: unknown command '%s'\n", cmd);
-    usage();
+    const char *names[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+        names[i] = commands[i].name;
+    }
+    const char *near = args_closest(cmd, names, N_COMMANDS);
+    if (near) cli_log_error("unknown command '%s'; did you mean '%s'? (sdstream --help lists the commands)", cmd, near);
+    else cli_log_error("unknown command '%s' (sdstream --help lists the commands)", cmd);
     return 2;
 }

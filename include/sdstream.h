@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,8 +110,14 @@ typedef struct sd_model_params {
     unsigned components;
     /* SD_PRECISION_FP32 (default) or SD_PRECISION_BF16. */
     sd_precision precision;
-    /* CPU threads. Default 0: all online cores. */
+    /* CPU threads. Default 0: $SDSTREAM_THREADS when set (a bad value fails the load), else all
+     * online cores. */
     int n_threads;
+    /* Called on the loading thread before each part is read (part: "tokenizer", "text_encoder",
+     * "unet", "vae", "taesd"; index counts from 1 to count) and once at the end with part NULL
+     * and index == count. Default NULL: the library prints nothing. */
+    void (*progress)(void *user, const char *part, int index, int count);
+    void *progress_user;
 } sd_model_params;
 
 sd_model_params sd_model_params_default(void);
@@ -138,9 +145,20 @@ int sd_model_text_hidden_size(const sd_model *model);
  * sd_model_text_hidden_size() floats (row-major). out_len is the capacity of out in floats. */
 sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out, size_t out_len);
 
+/* The number of BPE tokens of a prompt, without the start and end tokens. CLIP reads
+ * SD_TOKENS - 2 = 75 of them; the rest are truncated (as diffusers does). */
+sd_status sd_model_count_tokens(sd_model *model, const char *prompt, int *n_tokens);
+/* The vocabulary text of a token id ("cat</w>"), "" when out of range or no tokenizer is loaded. */
+const char *sd_model_token_text(const sd_model *model, int32_t id);
+
 /* Runs one component on the named tensors of a safetensors file and writes its outputs to another.
- * component: "text_encoder" (input_ids -> last_hidden_state). Others arrive with the image models.
- * This is how a user checks a model against diffusers; the golden tests use the same code. */
+ * component and tensors (input -> output names):
+ *   "text_encoder"  input_ids -> last_hidden_state
+ *   "unet"          sample, timestep, encoder_hidden_states -> noise_pred
+ *   "vae_encode"    image -> latent_mean, latent_std        "vae_decode"    latent -> image
+ *   "taesd_encode"  image -> latents                        "taesd_decode"  latents -> image
+ * (for the TAESD ones load the TAESD folder itself as the model). This is how a user checks a
+ * model against diffusers; the golden tests use the same code. */
 sd_status sd_model_eval_file(sd_model *model, const char *component, const char *input_path,
                              const char *output_path);
 
@@ -194,6 +212,10 @@ typedef struct sd_stream_params {
 } sd_stream_params;
 
 sd_stream_params sd_stream_params_default(void);
+/* Checks the parameters that need no model (sizes, t_index_list within 0..num_inference_steps-1
+ * and increasing, frame_buffer_size, cfg_type, ranges), so a caller can refuse them before the
+ * expensive model load. sd_stream_create runs the same checks. */
+sd_status sd_stream_params_check(const sd_stream_params *params);
 
 /* Creates a stream: validates the parameters against the model, precomputes the per-step
  * constants and the noise, and reserves all memory. Needs the model's text encoder, UNet and a
@@ -302,9 +324,11 @@ typedef struct sd_image {
 /* PNG, JPEG or BMP (by their first bytes). Images over 16384 pixels a side or 64 Mpixels are
  * refused from the header, before any pixel is decoded. */
 sd_status sd_image_load(sd_image *out, const char *path);
-/* .png or .jpg/.jpeg by extension. */
+/* .png, .jpg/.jpeg or .bmp by extension; "-" writes PNG to stdout. The file appears complete or
+ * not at all (written under a temporary name, then renamed). */
 sd_status sd_image_save(const sd_image *img, const char *path);
-/* SD_OK when path ends in a writable image type; checked before any work is done. */
+/* SD_OK when path ends in a writable image type (or is "-") and its folder exists and is
+ * writable (the message gives the system's reason); checked before any work is done. */
 sd_status sd_image_check_path(const char *path);
 sd_status sd_image_alloc(sd_image *out, int width, int height);
 void sd_image_free(sd_image *img);
@@ -335,6 +359,10 @@ typedef struct sd_y4m_info {
 
 /* Opens a y4m stream and reads its header. path "-" reads stdin. */
 sd_status sd_y4m_reader_open(sd_y4m_reader **out, const char *path);
+/* The same on a FILE* the caller keeps (not closed by sd_y4m_reader_close); reads only forward,
+ * so pipes work, and a FILE of the caller's making (fopencookie) can make reads interruptible.
+ * name appears in messages. */
+sd_status sd_y4m_reader_open_file(sd_y4m_reader **out, FILE *file, const char *name);
 /* The same over bytes in memory (borrowed). name appears in messages. */
 sd_status sd_y4m_reader_open_memory(sd_y4m_reader **out, const void *bytes, size_t size, const char *name);
 const sd_y4m_info *sd_y4m_reader_info(const sd_y4m_reader *reader);

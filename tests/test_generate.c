@@ -335,8 +335,8 @@ static void bad_input_cases(void) {
     CHECK(run("'%s' txt2img --model '%s' --output '%s'", g_bin, g_sd15, out) == 2 && has("--prompt"),
           "missing --prompt: exit 2: %s", g_out);
     CHECK(run("'%s' txt2img --model '%s' --taesd '%s' --prompt cat --width 64 --height 64 --t-index-list 50 --output '%s'",
-              g_bin, g_sd15, g_taesd, out) == 1 && has("t_index_list") && has("50"),
-          "--t-index-list 50: exit 1 naming t_index_list: %s", g_out);
+              g_bin, g_sd15, g_taesd, out) == 2 && has("--t-index-list") && has("50") && has("0..49") && !has("loaded"),
+          "--t-index-list 50: exit 2 before loading, naming the option and the range: %s", g_out);
     snprintf(fmt, sizeof fmt, "%s --strength 2", m);
     CHECK(run(fmt, g_bin, g_sd15, g_taesd, tmp("gen_in.png"), out) == 2 && has("--strength"), "--strength 2: exit 2: %s", g_out);
 }

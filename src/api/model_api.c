@@ -154,12 +154,35 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
                                                     params->taesd_path, params->variant,
                                                     components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
     if (st == SD_OK) st = sd_model_backend_create(m, params->n_threads, &m->backend);
-    if (st == SD_OK && (components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER)))
+    /* the parts in loading order, for the progress callback */
+    bool tok = components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER);
+    bool text = components & SD_COMPONENT_TEXT_ENCODER, unet = components & SD_COMPONENT_UNET;
+    bool vae = components & SD_COMPONENT_VAE, taesd = (components & SD_COMPONENT_TAESD) && m->files.taesd_weights[0];
+    int count = tok + text + unet + vae + taesd, index = 0;
+#define PROGRESS(part) \
+    if (params->progress) params->progress(params->progress_user, part, ++index, count)
+    if (st == SD_OK && tok) {
+        PROGRESS("tokenizer");
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
-    if (st == SD_OK && (components & SD_COMPONENT_TEXT_ENCODER)) st = load_text_encoder(m);
-    if (st == SD_OK && (components & SD_COMPONENT_UNET)) st = load_unet(m);
-    if (st == SD_OK && (components & SD_COMPONENT_VAE)) st = load_vae(m);
-    if (st == SD_OK && (components & SD_COMPONENT_TAESD) && m->files.taesd_weights[0]) st = load_taesd(m);
+    }
+    if (st == SD_OK && text) {
+        PROGRESS("text_encoder");
+        st = load_text_encoder(m);
+    }
+    if (st == SD_OK && unet) {
+        PROGRESS("unet");
+        st = load_unet(m);
+    }
+    if (st == SD_OK && vae) {
+        PROGRESS("vae");
+        st = load_vae(m);
+    }
+    if (st == SD_OK && taesd) {
+        PROGRESS("taesd");
+        st = load_taesd(m);
+    }
+#undef PROGRESS
+    if (st == SD_OK && params->progress) params->progress(params->progress_user, NULL, count, count);
     if (st != SD_OK) {
         sd_model_free(m);
         return st;
@@ -220,6 +243,19 @@ sd_status sd_model_require(const sd_model *model, unsigned component, const char
 
 static sd_status need_text(const sd_model *model, const char *fn) {
     return sd_model_require(model, SD_COMPONENT_TEXT_ENCODER, fn);
+}
+
+sd_status sd_model_count_tokens(sd_model *model, const char *prompt, int *n_tokens) {
+    SD_CHECK_ARG(model && prompt && n_tokens, "sd_model_count_tokens: model, prompt and n_tokens are required");
+    if (!model->tokenizer)
+        return sd_fail(SD_ERR_STATE, "sd_model_count_tokens: the tokenizer was not loaded (request SD_COMPONENT_TOKENIZER)");
+    int32_t ids[SD_TOKENS];
+    return sd_tokenizer_encode(model->tokenizer, prompt, ids, n_tokens);
+}
+
+const char *sd_model_token_text(const sd_model *model, int32_t id) {
+    const char *text = model && model->tokenizer ? sd_tokenizer_token(model->tokenizer, id) : NULL;
+    return text ? text : "";
 }
 
 sd_status sd_model_tokenize(sd_model *model, const char *prompt, int32_t ids[SD_TOKENS]) {

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <png.h>
 #include <turbojpeg.h>
@@ -147,18 +150,76 @@ static bool has_ext(const char *path, const char *ext) {
     return n >= m && strcasecmp(path + n - m, ext) == 0;
 }
 
-sd_status sd_image_check_path(const char *path) {
-    if (path && (has_ext(path, ".png") || has_ext(path, ".jpg") || has_ext(path, ".jpeg"))) return SD_OK;
-    return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png or .jpg)", path ? path : "(null)");
+static bool writable_type(const char *path) {
+    return has_ext(path, ".png") || has_ext(path, ".jpg") || has_ext(path, ".jpeg") || has_ext(path, ".bmp");
 }
 
+sd_status sd_image_check_path(const char *path) {
+    if (!path) return sd_fail(SD_ERR_ARG, "image path is NULL");
+    if (strcmp(path, "-") == 0) return SD_OK; /* PNG on stdout */
+    if (!writable_type(path)) return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png, .jpg or .bmp, or - for PNG on stdout)", path);
+    /* the folder must exist and take a new file: found now, not after minutes of work */
+    char dir[SD_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path < SD_PATH_MAX - 1 ? slash - path : SD_PATH_MAX - 1), path);
+    struct stat st;
+    if (stat(dir, &st) != 0) return sd_fail(SD_ERR_IO, "%s: cannot write into the folder %s: %s", path, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return sd_fail(SD_ERR_IO, "%s: %s is not a folder", path, dir);
+    if (access(dir, W_OK | X_OK) != 0) return sd_fail(SD_ERR_IO, "%s: cannot write into the folder %s: %s", path, dir, strerror(errno));
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return sd_fail(SD_ERR_IO, "%s: is a folder", path);
+    return SD_OK;
+}
+
+typedef struct file_writer {
+    FILE *file;
+    bool failed;
+} file_writer;
+
+static void write_bytes(void *ctx, void *data, int size) {
+    file_writer *w = ctx;
+    if (size > 0 && fwrite(data, 1, (size_t)size, w->file) != (size_t)size) w->failed = true;
+}
+
+static int encode(const sd_image *img, const char *type_path, file_writer *w) {
+    int stride = img->width * 3;
+    if (has_ext(type_path, ".jpg") || has_ext(type_path, ".jpeg"))
+        return stbi_write_jpg_to_func(write_bytes, w, img->width, img->height, 3, img->pixels, 95);
+    if (has_ext(type_path, ".bmp")) return stbi_write_bmp_to_func(write_bytes, w, img->width, img->height, 3, img->pixels);
+    return stbi_write_png_to_func(write_bytes, w, img->width, img->height, 3, img->pixels, stride);
+}
+
+/* Written to a temporary name beside the target and renamed: a failed or interrupted save never
+ * leaves a 0-byte or half-written image under the real name. "-" writes PNG to stdout. */
 sd_status sd_image_save(const sd_image *img, const char *path) {
-    int ok;
-    if (has_ext(path, ".png")) ok = stbi_write_png(path, img->width, img->height, 3, img->pixels, img->width * 3);
-    else if (has_ext(path, ".jpg") || has_ext(path, ".jpeg"))
-        ok = stbi_write_jpg(path, img->width, img->height, 3, img->pixels, 95);
-    else return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png or .jpg)", path);
-    if (!ok) return sd_fail(SD_ERR_IO, "%s: cannot write the image", path);
+    if (!img || !img->pixels || !path) return sd_fail(SD_ERR_ARG, "sd_image_save: image and path are required");
+    if (strcmp(path, "-") == 0) {
+        file_writer w = {stdout, false};
+        int ok = stbi_write_png_to_func(write_bytes, &w, img->width, img->height, 3, img->pixels, img->width * 3);
+        if (!ok || w.failed || fflush(stdout) != 0) return sd_fail(SD_ERR_IO, "stdout: cannot write the PNG: %s", strerror(errno));
+        return SD_OK;
+    }
+    if (!writable_type(path)) return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png, .jpg or .bmp)", path);
+    char tmp[SD_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return sd_fail(SD_ERR_ARG, "%s: path too long", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    fchmod(fd, 0644); /* mkstemp makes 0600; an image is as readable as any file written with fopen */
+    file_writer w = {fdopen(fd, "wb"), false};
+    if (!w.file) {
+        close(fd);
+        unlink(tmp);
+        return sd_fail(SD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    int ok = encode(img, path, &w);
+    int saved_errno = errno;
+    if (fclose(w.file) != 0) w.failed = true, saved_errno = errno;
+    if (!ok || w.failed || rename(tmp, path) != 0) {
+        if (ok && !w.failed) saved_errno = errno;
+        unlink(tmp);
+        return sd_fail(SD_ERR_IO, "%s: cannot write the image: %s", path, strerror(saved_errno));
+    }
     return SD_OK;
 }
 

@@ -44,10 +44,6 @@ enum { SD_Y4M_MAX_LINE = 1024, SD_Y4M_MAX_SIDE = 16384, SD_Y4M_MAX_PIXELS = 64 <
 
 /* The public y4m reader/writer and YUYV conversions are declared in sdstream.h. */
 
-/* Opens a reader on a FILE* the caller keeps (not closed by sd_y4m_reader_close). Reads only
- * forward, so pipes work. */
-sd_status sd_y4m_reader_open_file(sd_y4m_reader **out, FILE *file, const char *name);
-
 /* Reads the next frame's planes into the reader without converting them (for tools and fuzzing;
  * never needs an RGB buffer). Same *end and error semantics as sd_y4m_reader_read_rgb. */
 sd_status sd_y4m_reader_read_frame(sd_y4m_reader *reader, int *end);

@@ -116,6 +116,10 @@ sd_status sd_schedule_constants(const sd_schedule *s, int num_inference_steps, c
         if (index < 0 || index >= num_inference_steps)
             return sd_fail(SD_ERR_ARG, "t_index_list[%d] = %d is outside 0..%d (num_inference_steps %d)", i, index,
                            num_inference_steps - 1, num_inference_steps);
+        /* each step denoises further: a repeated or backwards index is a mistake, never a schedule */
+        if (i > 0 && index <= t_index_list[i - 1])
+            return sd_fail(SD_ERR_ARG, "t_index_list must increase: t_index_list[%d] = %d follows %d", i, index,
+                           t_index_list[i - 1]);
         int64_t t = all[index];
         out->timesteps[i] = t;
         float alpha = s->alphas_cumprod[t];

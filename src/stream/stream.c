@@ -42,7 +42,8 @@ sd_tensor sd_tensor_rows_view(const sd_tensor *t, int64_t first, int64_t count) 
     return v;
 }
 
-static sd_status check_params(const sd_stream_params *p, const sd_model *m) {
+sd_status sd_stream_params_check(const sd_stream_params *p) {
+    SD_CHECK_ARG(p != NULL, "sd_stream_params_check: params is NULL");
     SD_CHECK_ARG(p->width >= 8 && p->height >= 8 && p->width % 8 == 0 && p->height % 8 == 0 &&
                      p->width <= SD_STREAM_MAX_SIDE && p->height <= SD_STREAM_MAX_SIDE,
                  "stream: size %d x %d must be multiples of 8 between 8 and %d", p->width, p->height, SD_STREAM_MAX_SIDE);
@@ -60,6 +61,21 @@ static sd_status check_params(const sd_stream_params *p, const sd_model *m) {
     SD_CHECK_ARG(p->similar_filter_threshold >= 0.0f && p->similar_filter_threshold <= 1.0f,
                  "stream: similar_filter_threshold %g must be within 0..1", (double)p->similar_filter_threshold);
     SD_CHECK_ARG(p->similar_filter_max_skip >= 0, "stream: similar_filter_max_skip must be >= 0");
+    SD_CHECK_ARG(p->num_inference_steps >= 1 && p->num_inference_steps <= 1000,
+                 "stream: num_inference_steps %d must be 1..1000", p->num_inference_steps);
+    for (int i = 0; i < p->n_t_index; i++) {
+        int index = p->t_index_list[i];
+        SD_CHECK_ARG(index >= 0 && index < p->num_inference_steps,
+                     "stream: t_index_list[%d] = %d is outside 0..%d (num_inference_steps %d)", i, index,
+                     p->num_inference_steps - 1, p->num_inference_steps);
+        SD_CHECK_ARG(i == 0 || index > p->t_index_list[i - 1],
+                     "stream: t_index_list must increase: t_index_list[%d] = %d follows %d", i, index, p->t_index_list[i - 1]);
+    }
+    return SD_OK;
+}
+
+static sd_status check_params(const sd_stream_params *p, const sd_model *m) {
+    SD_TRY(sd_stream_params_check(p));
     SD_TRY(sd_model_require(m, SD_COMPONENT_TEXT_ENCODER, "sd_stream_create"));
     SD_TRY(sd_model_require(m, SD_COMPONENT_UNET, "sd_stream_create"));
     if (!m->has_vae && !m->has_taesd)

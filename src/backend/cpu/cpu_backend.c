@@ -95,7 +95,15 @@ sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
     sd_backend *be = calloc(1, sizeof *be);
     if (!be) return sd_fail(SD_ERR_NOMEM, "cpu backend: out of memory");
     const char *env = getenv("SDSTREAM_THREADS");
-    if (n_threads <= 0 && env && atoi(env) > 0) n_threads = atoi(env);
+    if (n_threads <= 0 && env && *env) { /* a typo must not silently mean "all cores" */
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (end == env || *end || v < 1 || v > SD_CPU_MAX_THREADS) {
+            free(be);
+            return sd_fail(SD_ERR_ARG, "SDSTREAM_THREADS='%.40s' is not a thread count (1..%d)", env, SD_CPU_MAX_THREADS);
+        }
+        n_threads = (int)v;
+    }
     if (n_threads <= 0) {
         long online = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = online > 0 ? (int)online : 1;
