@@ -101,6 +101,19 @@ int check_run(const char *cmd, char *out, size_t cap) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int check_runf(char *out, size_t cap, const char *fmt, ...) {
+    char cmd[16000];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof cmd) {
+        check_record(false, __FILE__, __LINE__, "command too long: %.80s...", cmd);
+        return -1;
+    }
+    return check_run(cmd, out, cap);
+}
+
 long check_rss_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];

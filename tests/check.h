@@ -39,6 +39,8 @@ const char *check_tmp(const char *name);
 /* Runs a shell command, capturing its stdout and stderr together into out (at most cap - 1 bytes,
  * NUL-terminated); returns its exit code, or -1 if it did not exit normally. */
 int check_run(const char *cmd, char *out, size_t cap);
+/* check_run on a printf-formatted command. */
+int check_runf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* This process's resident memory in kB (VmRSS), -1 if unknown. */
 long check_rss_kb(void);
 /* ||got - ref|| / ||ref|| of the float tensor `name` in two safetensors files; records a failure
