@@ -216,12 +216,15 @@ static sd_status load_transformer(sd_weight_loader *ld, sd_unet_transformer *t, 
     t->channels = c;
     t->heads = heads;
     int64_t ctx = cfg->cross_attention_dim;
-    /* proj_in/proj_out are 1x1 convs (SD 1.x) or Linear (SD 2.x): the same numbers either way, so
-     * both load as [C, C] and run as a linear layer on the channels-last tokens. */
-    int proj_dims = 2;
+    /* proj_in/proj_out are 1x1 convs [C, C, 1, 1] (SD 1.x: no use_linear_projection) or Linear
+     * [C, C] (SD 2.x): the same numbers either way, so both load as [C, C] and run as a linear
+     * layer on the channels-last tokens; either layout is accepted whatever the config says. */
+    char name[256];
+    bool conv = !cfg->use_linear_projection;
     LOADF(t->norm_w, 1, (int64_t[]){c}, "%s.norm.weight", at);
     LOADF(t->norm_b, 1, (int64_t[]){c}, "%s.norm.bias", at);
-    LOADF(t->proj_in_w, proj_dims, (int64_t[]){c, c, 1, 1}, "%s.proj_in.weight", at);
+    snprintf(name, sizeof name, "%s.proj_in.weight", at);
+    SD_TRY(sd_weights_load_projection(ld, &t->proj_in_w, name, c, c, conv));
     LOADF(t->proj_in_b, 1, (int64_t[]){c}, "%s.proj_in.bias", at);
     const char *tb = "transformer_blocks.0";
     LOADF(t->ln1_w, 1, (int64_t[]){c}, "%s.%s.norm1.weight", at, tb);
@@ -244,7 +247,8 @@ static sd_status load_transformer(sd_weight_loader *ld, sd_unet_transformer *t, 
     LOADF(t->ff_in_b, 1, (int64_t[]){8 * c}, "%s.%s.ff.net.0.proj.bias", at, tb);
     LOADF(t->ff_out_w, 2, (int64_t[]){c, 4 * c}, "%s.%s.ff.net.2.weight", at, tb);
     LOADF(t->ff_out_b, 1, (int64_t[]){c}, "%s.%s.ff.net.2.bias", at, tb);
-    LOADF(t->proj_out_w, proj_dims, (int64_t[]){c, c, 1, 1}, "%s.proj_out.weight", at);
+    snprintf(name, sizeof name, "%s.proj_out.weight", at);
+    SD_TRY(sd_weights_load_projection(ld, &t->proj_out_w, name, c, c, conv));
     LOADF(t->proj_out_b, 1, (int64_t[]){c}, "%s.proj_out.bias", at);
     return SD_OK;
 }

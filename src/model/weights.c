@@ -105,6 +105,15 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     return SD_OK;
 }
 
+sd_status sd_weights_load_projection(sd_weight_loader *loader, sd_tensor *dst, const char *name, int64_t out, int64_t in,
+                                     bool file_is_conv) {
+    if (loader->file->recording && file_is_conv) { /* make-model writes the layout diffusers reads */
+        *dst = sd_tensor_make(NULL, SD_DTYPE_F32, 2, (int64_t[]){out, in});
+        return sd_st_record((sd_safetensors *)loader->file, name, 4, (int64_t[]){out, in, 1, 1});
+    }
+    return sd_weights_load(loader, dst, name, 2, (int64_t[]){out, in});
+}
+
 sd_status sd_weights_loadf(sd_weight_loader *loader, sd_tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...) {
     char name[512];
     va_list ap;

@@ -11,6 +11,7 @@
 #ifndef SD_MODEL_WEIGHTS_H
 #define SD_MODEL_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/safetensors.h"
@@ -55,6 +56,12 @@ void sd_weight_store_free(sd_weight_store *store);
 /* Loads `name` with exactly the given shape into dst (float32, owned by the store). */
 sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape);
 /* printf-style name helper for the common per-layer case. */
+/* A projection that runs as a linear layer and that files hold either as a Linear [out, in] or
+ * as a 1x1 convolution [out, in, 1, 1] (SD 1.x's proj_in/proj_out: no use_linear_projection).
+ * Loads as [out, in] from either; a recorder (make-model) records the convolution's 4-D shape
+ * when file_is_conv, as diffusers writes and reads it. */
+sd_status sd_weights_load_projection(sd_weight_loader *loader, sd_tensor *dst, const char *name, int64_t out, int64_t in,
+                                     bool file_is_conv);
 sd_status sd_weights_loadf(sd_weight_loader *loader, sd_tensor *dst, int ndim, const int64_t *shape,
                            const char *fmt, ...) SD_PRINTF(5, 6);
 /* Finds the file tensor behind an internal name (NULL if the layout or file lacks it). */
