@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 sd_status sd_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len) {
     FILE *f = fopen(path, "rb");
@@ -55,4 +56,28 @@ bool sd_is_dir(const char *path) {
 bool sd_is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+sd_status sd_file_begin(const char *path, char tmp[SD_PATH_MAX], FILE **out) {
+    if (snprintf(tmp, SD_PATH_MAX, "%s.XXXXXX", path) >= SD_PATH_MAX) return sd_fail(SD_ERR_LIMIT, "%s: path too long", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    fchmod(fd, 0644); /* mkstemp makes 0600; the file is as readable as one made by fopen */
+    *out = fdopen(fd, "wb");
+    if (!*out) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sd_fail(SD_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    return SD_OK;
+}
+
+sd_status sd_file_commit(FILE *f, const char *tmp, const char *path, bool ok) {
+    int e = errno;
+    if (fclose(f) != 0 && ok) ok = false, e = errno;
+    if (ok && rename(tmp, path) != 0) ok = false, e = errno;
+    if (ok) return SD_OK;
+    unlink(tmp);
+    return sd_fail(SD_ERR_IO, "%s: write failed: %s", path, strerror(e));
 }

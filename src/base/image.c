@@ -202,25 +202,10 @@ sd_status sd_image_save(const sd_image *img, const char *path) {
     }
     if (!writable_type(path)) return sd_fail(SD_ERR_ARG, "%s: unknown image type (use .png, .jpg or .bmp)", path);
     char tmp[SD_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return sd_fail(SD_ERR_ARG, "%s: path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    fchmod(fd, 0644); /* mkstemp makes 0600; an image is as readable as any file written with fopen */
-    file_writer w = {fdopen(fd, "wb"), false};
-    if (!w.file) {
-        close(fd);
-        unlink(tmp);
-        return sd_fail(SD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
+    file_writer w = {NULL, false};
+    SD_TRY(sd_file_begin(path, tmp, &w.file));
     int ok = encode(img, path, &w);
-    int saved_errno = errno;
-    if (fclose(w.file) != 0) w.failed = true, saved_errno = errno;
-    if (!ok || w.failed || rename(tmp, path) != 0) {
-        if (ok && !w.failed) saved_errno = errno;
-        unlink(tmp);
-        return sd_fail(SD_ERR_IO, "%s: cannot write the image: %s", path, strerror(saved_errno));
-    }
-    return SD_OK;
+    return sd_file_commit(w.file, tmp, path, ok && !w.failed);
 }
 
 sd_status sd_image_alloc(sd_image *out, int width, int height) {

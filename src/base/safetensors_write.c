@@ -1,6 +1,7 @@
 /* safetensors_write.c — writes safetensors files (eval outputs, test fixtures, generated models).
  * Layout as the Rust crate writes it: compact JSON with __metadata__ first, header padded with
  * spaces to a multiple of 8, data in header order. */
+#include "base/fs.h"
 #include "base/safetensors.h"
 
 #include <errno.h>
@@ -108,11 +109,11 @@ sd_status sd_st_write(const char *path, const sd_st_entry *entries, int n_entrie
         return sd_fail(SD_ERR_NOMEM, "%s: out of memory building the header", path);
     }
 
-    sd_status status = SD_OK;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        status = sd_fail(SD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    } else {
+    /* under a temporary name, renamed when complete: no truncated file is ever left as path */
+    char tmp[SD_PATH_MAX];
+    FILE *f = NULL;
+    sd_status status = sd_file_begin(path, tmp, &f);
+    if (status == SD_OK) {
         unsigned char len8[8];
         for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)tb.len >> (8 * i));
         int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(tb.buf, 1, tb.len, f) == tb.len;
@@ -120,8 +121,7 @@ sd_status sd_st_write(const char *path, const sd_st_entry *entries, int n_entrie
             size_t bytes = (size_t)entry_bytes(order[i]);
             ok = bytes == 0 || fwrite(order[i]->data, 1, bytes, f) == bytes;
         }
-        if (fclose(f) != 0) ok = 0;
-        if (!ok) status = sd_fail(SD_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        status = sd_file_commit(f, tmp, path, ok);
     }
     free(tb.buf);
     free(order);
