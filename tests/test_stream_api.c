@@ -162,6 +162,27 @@ static void test_misuse(void) {
     p.t_index_list[0] = 60;
     CHECK(sd_stream_create(&s, g_model, &p) == SD_ERR_ARG && strstr(sd_last_error(), "t_index_list"), "t_index 60: %s", sd_last_error());
     CHECK(s == NULL, "no stream on failure");
+    /* the model-free checks a caller can run before loading anything */
+    p = base_params();
+    CHECK_OK(sd_stream_params_check(&p));
+    p.n_t_index = 2, p.t_index_list[0] = 45, p.t_index_list[1] = 32;
+    CHECK(sd_stream_params_check(&p) == SD_ERR_ARG && strstr(sd_last_error(), "must increase"), "45,32: %s", sd_last_error());
+    CHECK(sd_stream_create(&s, g_model, &p) == SD_ERR_ARG && s == NULL, "45,32 refused by create too");
+    p.t_index_list[0] = p.t_index_list[1] = 32;
+    CHECK(sd_stream_params_check(&p) == SD_ERR_ARG, "32,32 refused: %s", sd_last_error());
+    p = base_params();
+    p.n_t_index = 1, p.t_index_list[0] = 12, p.num_inference_steps = 10;
+    CHECK(sd_stream_params_check(&p) == SD_ERR_ARG && strstr(sd_last_error(), "0..9"), "index 12 of 10 steps: %s", sd_last_error());
+    CHECK(sd_stream_params_check(NULL) == SD_ERR_ARG, "NULL params refused");
+    p = base_params();
+    CHECK_OK(sd_stream_create(&s, g_model, &p));
+    if (s) {
+        int backwards[2] = {40, 20};
+        CHECK(sd_stream_set_t_index_list(s, backwards, 2) == SD_ERR_ARG && strstr(sd_last_error(), "must increase"),
+              "set_t_index_list 40,20: %s", sd_last_error());
+        sd_stream_free(s);
+        s = NULL;
+    }
     CHECK(sd_stream_create(&s, NULL, &p) == SD_ERR_ARG, "NULL model refused");
     p = base_params();
     CHECK_OK(sd_stream_create(&s, g_model, &p));
@@ -171,6 +192,37 @@ static void test_misuse(void) {
     CHECK(sd_stream_img2img(s, NULL, out, NULL) == SD_ERR_ARG, "NULL frames refused");
     sd_stream_free(s);
     sd_stream_free(NULL);
+}
+
+static void count_progress(void *user, const char *part, int index, int count) {
+    int *calls = user;
+    if (part) calls[0]++;
+    else calls[1] = index == count ? count : -1;
+}
+
+/* The load's progress callback, token counting, and SDSTREAM_THREADS that cannot be a count. */
+static void test_model_extras(const char *model, const char *taesd) {
+    sd_model_params mp = sd_model_params_default();
+    mp.path = model, mp.taesd_path = taesd;
+    int calls[2] = {0, 0};
+    mp.progress = count_progress, mp.progress_user = calls;
+    sd_model *m = NULL;
+    CHECK_OK(sd_model_load(&m, &mp));
+    CHECK(calls[0] == 5 && calls[1] == 5, "progress: 5 parts then the end (%d, %d)", calls[0], calls[1]);
+    int n = -1;
+    char prompt[1024] = "";
+    for (int i = 0; i < 80; i++) strcat(prompt, "cat ");
+    if (m) CHECK_OK(sd_model_count_tokens(m, prompt, &n));
+    CHECK(n == 80, "80 tokens counted (%d)", n);
+    CHECK(m && strcmp(sd_model_token_text(m, 2368), "cat</w>") == 0, "token 2368 is cat</w>: %s", sd_model_token_text(m, 2368));
+    CHECK(m && strcmp(sd_model_token_text(m, -5), "") == 0, "an id out of range gives \"\"");
+    sd_model_free(m);
+    setenv("SDSTREAM_THREADS", "four", 1);
+    mp.progress = NULL;
+    m = NULL;
+    CHECK(sd_model_load(&m, &mp) == SD_ERR_ARG && strstr(sd_last_error(), "SDSTREAM_THREADS") && m == NULL,
+          "SDSTREAM_THREADS=four refused: %s", sd_last_error());
+    unsetenv("SDSTREAM_THREADS");
 }
 
 int main(void) {
@@ -188,6 +240,7 @@ int main(void) {
     test_live_updates();
     test_two_frames_two_steps();
     test_misuse();
+    test_model_extras(model, taesd);
     sd_model_free(g_model);
     return check_finish();
 }

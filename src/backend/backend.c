@@ -11,12 +11,12 @@
 #include "base/clock.h"
 
 sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads) {
-    sd_status st = SD_ERR_ARG;
+    sd_status st;
     switch (kind) {
     case SD_BACKEND_CPU: st = sd_cpu_backend_create(out, n_threads); break;
     case SD_BACKEND_CUDA: return sd_fail(SD_ERR_UNSUPPORTED, "the CUDA backend is not compiled into this build");
+    default: return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
     }
-    if (st == SD_ERR_ARG) return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
     if (st == SD_OK) (*out)->profile = sd_op_profile_from_env();
     return st;
 }
