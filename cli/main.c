@@ -9,6 +9,8 @@ static void usage(void) {
             "sdstream %s — StreamDiffusion in C\n"
             "usage: sdstream <command> [options]\n"
             "commands:\n"
+            "  serve --model M --taesd T [--port 7860]\n"
+            "                                  the real-time web demo: open http://127.0.0.1:7860\n"
             "  stream --model M --prompt P --input SRC --output DST\n"
             "                                  StreamDiffusion on a video: y4m, image folder, camera, stdin\n"
             "  txt2img --model M --prompt P --output OUT.png     generate an image from a prompt\n"
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
     if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage();
