@@ -331,7 +331,9 @@ void *engine_main(void *arg) {
             }
             e->last_out_ms = now;
         }
+        /* stats are due even while the engine never idles */
         bool notify = o.has_frame || o.n_text > 0;
+        notify = push_stats(srv, now) || notify;
         pthread_mutex_unlock(&srv->lock);
         if (notify) server_wake_network(srv);
         pthread_mutex_lock(&srv->lock);
