@@ -8,6 +8,7 @@
  * is used; each session holds one frame each way (session.h); writes happen only when the socket
  * can take them, so a client that never reads holds one frame in libwebsockets' buffer and nothing
  * else; headers must arrive within timeout_secs; idle WebSockets are pinged and hung up. */
+#include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,6 +577,9 @@ int server_create(server **out, sd_model *model, const server_params *params, ch
     info.retry_and_idle_policy = &idle_policy;
     info.fd_limit_per_thread = (unsigned)(srv->n_slots * 2 + 64);
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* an IPv4 address: an IPv4 socket, or libwebsockets 4.1 listens on every interface's IPv6 */
+    struct in_addr v4;
+    if (inet_pton(AF_INET, params->host, &v4) == 1) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     srv->lws = lws_create_context(&info);
     struct lws_vhost *vh = srv->lws ? lws_get_vhost_by_name(srv->lws, "sdstream") : NULL;
     srv->port = vh ? lws_get_vhost_listen_port(vh) : -1;

@@ -184,8 +184,30 @@ static long long metric(int port, const char *name) {
 
 /* ---- tests ---- */
 
+/* Whether something listens on port on every interface, or only on 127.0.0.1 (from /proc/net/tcp*:
+ * local address in hex, state 0A = LISTEN). Returns 1 loopback only, 0 wider, -1 not found. */
+static int listens_on_loopback_only(int port) {
+    const char *files[2] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int found = -1;
+    for (int f = 0; f < 2; f++) {
+        FILE *in = fopen(files[f], "r");
+        char line[512], local[64], remote[64], st[8];
+        while (in && fgets(line, sizeof line, in)) {
+            unsigned p = 0;
+            if (sscanf(line, " %*d: %63s %63s %7s", local, remote, st) != 3 || strcmp(st, "0A") != 0) continue;
+            char *colon = strrchr(local, ':');
+            if (!colon || sscanf(colon + 1, "%x", &p) != 1 || (int)p != port) continue;
+            *colon = '\0';
+            found = strcmp(local, "0100007F") == 0 ? (found == 0 ? 0 : 1) : 0;
+        }
+        if (in) fclose(in);
+    }
+    return found;
+}
+
 static void test_http(int port) {
     static char body[1 << 16];
+    CHECK(listens_on_loopback_only(port) == 1, "the default host listens on 127.0.0.1 only");
     CHECK(http_get(port, "/", body, sizeof body) == 200 && strstr(body, "<title>sdstream"), "GET / serves the page");
     CHECK(http_get(port, "/app.js", body, sizeof body) == 200 && strstr(body, "WebSocket"), "GET /app.js");
     CHECK(http_get(port, "/style.css", body, sizeof body) == 200, "GET /style.css");
