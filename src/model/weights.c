@@ -13,6 +13,7 @@ void sd_weight_store_free(sd_weight_store *store) {
     if (!store) return;
     for (int i = 0; i < store->n; i++) free(store->buffers[i]);
     free(store->buffers);
+    free(store->sizes);
     memset(store, 0, sizeof *store);
 }
 
@@ -20,12 +21,15 @@ static void *store_alloc(sd_weight_store *store, size_t bytes) {
     if (store->n == store->cap) {
         int cap = store->cap ? 2 * store->cap : 256;
         void **p = realloc(store->buffers, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        store->buffers = p;
+        if (p) store->buffers = p;
+        size_t *sizes = p ? realloc(store->sizes, (size_t)cap * sizeof *sizes) : NULL;
+        if (!sizes) return NULL;
+        store->sizes = sizes;
         store->cap = cap;
     }
     void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!buf) return NULL;
+    store->sizes[store->n] = bytes;
     store->buffers[store->n++] = buf;
     store->bytes += bytes;
     return buf;
@@ -119,6 +123,7 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
         sd_backend_pack_conv_weight(loader->conv_layout, dst, packed, dst);
         free(buf);
         loader->store->buffers[loader->store->n - 1] = packed;
+        loader->store->sizes[loader->store->n - 1] = packed_bytes;
         loader->store->bytes += packed_bytes - (size_t)numel * sd_dtype_size(dtype);
     }
     return SD_OK;

@@ -29,6 +29,7 @@ typedef int (*sd_key_map_fn)(const char *internal, sd_key_ref *ref, const void *
 
 typedef struct sd_weight_store {
     void **buffers;
+    size_t *sizes; /* bytes of each buffer, in load order */
     int n, cap;
     size_t bytes;
 } sd_weight_store;
