@@ -364,6 +364,12 @@ sd_status sd_image_fit(sd_image *out, const sd_image *in, int width, int height)
 sd_status sd_make_random_model(const char *arch, const char *output_dir, const char *tokenizer_dir,
                                const char *weights_dtype, uint64_t seed);
 
+/* Writes output_dir/pytorch_lora_weights.safetensors with the real key set and shapes of
+ * latent-consistency/lcm-lora-sdv1-5 for arch "sd15" (278 modules, kohya keys, rank 64, alpha 64,
+ * float16; the same rule applied to "sd-turbo"'s UNet) and random values: load-and-fuse time at
+ * full size without the real file. */
+sd_status sd_make_random_lcm_lora(const char *arch, const char *output_dir, uint64_t seed);
+
 /* ---- Video streams (YUV4MPEG2) --------------------------------------------------------------- */
 
 typedef struct sd_y4m_reader sd_y4m_reader;
