@@ -151,7 +151,10 @@ typedef struct sd_lora_report {
     int text_encoder_modules; /* text encoder weights it changed */
     int unloaded_modules;     /* modules of components that were not loaded (not applied) */
     int skipped_keys;         /* keys that fit nothing; 0 unless lora_allow_unused */
-    double fuse_ms;           /* reading the file and fusing, milliseconds */
+    /* milliseconds spent on this LoRA: parsing and reading its file, the delta GEMMs, and the fused
+     * weights' conversion to their storage type (reading the model's own weights, which a load
+     * without LoRA does too, is not counted) */
+    double fuse_ms;
 } sd_lora_report;
 
 /* Number of LoRAs fused at load (sd_model_params.n_loras). */

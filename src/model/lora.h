@@ -52,10 +52,12 @@ void sd_lora_set_close(sd_lora_set *set);
 
 /* Whether some LoRA of the set has a module for the weight `name` ("<module>.weight") of target. */
 bool sd_lora_set_touches(const sd_lora_set *set, sd_lora_target target, const char *name);
-/* Adds every matching LoRA's delta to w (float32, `shape` as the model holds the weight; a 1x1 conv
- * may be held as [out, in]). Shape and rank mismatches fail naming the file, key and shapes. */
-sd_status sd_lora_set_fuse(sd_lora_set *set, sd_lora_target target, const char *name, float *w, int ndim,
-                           const int64_t *shape);
+/* Writes the weight `name` (n = prod(shape) values of src_dtype at src) to dst as dtype, with every
+ * matching LoRA's delta added: in float32, then one rounding to dtype (rounding the file's weight
+ * and the delta separately would be two). `shape` as the model holds the weight (a 1x1 conv may be
+ * held as [out, in]). Shape and rank mismatches fail naming the file, key and shapes. */
+sd_status sd_lora_set_fuse(sd_lora_set *set, sd_lora_target target, const char *name, void *dst, sd_dtype dtype,
+                           const void *src, sd_dtype src_dtype, int ndim, const int64_t *shape);
 /* After the components loaded (loaded[target]): fails naming the file and its first unused keys
  * when a module of a loaded component matched no weight (unless allow_unused); fills one report
  * per LoRA. */

@@ -49,21 +49,6 @@ const sd_st_tensor *sd_weights_find(const sd_weight_loader *loader, const char *
     return sd_st_find(loader->file, ref->key);
 }
 
-/* The weight in float32 with the LoRA deltas added, then stored as dtype: one rounding for 16-bit
- * storage, from the exact sum (rounding the file's weight and the delta separately would be two). */
-static sd_status load_fused(sd_weight_loader *loader, void *buf, sd_dtype dtype, const void *src, sd_dtype src_dtype,
-                            const char *name, int ndim, const int64_t *shape, int64_t numel) {
-    float *w = dtype == SD_DTYPE_F32 ? buf : malloc((size_t)numel * sizeof *w);
-    if (!w) return sd_fail(SD_ERR_NOMEM, "%s: out of memory fusing a LoRA into '%s'", loader->file->path, name);
-    sd_convert_to_f32(w, src, src_dtype, (size_t)numel);
-    sd_status st = sd_lora_set_fuse(loader->lora, loader->lora_target, name, w, ndim, shape);
-    if (dtype == SD_DTYPE_BF16) sd_convert_to_bf16(buf, w, SD_DTYPE_F32, (size_t)numel);
-    if (dtype == SD_DTYPE_F16)
-        for (int64_t i = 0; i < numel; i++) ((uint16_t *)buf)[i] = sd_f32_to_f16(w[i]);
-    if (w != buf) free(w);
-    return st;
-}
-
 sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape) {
     const char *path = loader->file->path;
     if (loader->file->recording) { /* make-model: note what the config needs, load nothing */
@@ -109,7 +94,7 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);
     sd_status fused = SD_OK;
     if (loader->lora && sd_lora_set_touches(loader->lora, loader->lora_target, name))
-        fused = load_fused(loader, buf, dtype, src, t->dtype, name, ndim, shape, numel);
+        fused = sd_lora_set_fuse(loader->lora, loader->lora_target, name, buf, dtype, src, t->dtype, ndim, shape);
     else if (dtype == SD_DTYPE_F32) sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
     else if (dtype == t->dtype) memcpy(buf, src, (size_t)numel * sizeof(uint16_t));
     else sd_convert_to_bf16(buf, src, t->dtype, (size_t)numel);
