@@ -4,6 +4,8 @@
  *
  *   sd_model_params mp = sd_model_params_default();
  *   mp.path = "models/sd-turbo";                 // diffusers folder or single .safetensors
+ *   sd_lora lcm = {"lcm-lora-sdv1-5/pytorch_lora_weights.safetensors", 1.0f};
+ *   mp.loras = &lcm, mp.n_loras = 1;              // optional: fused into the weights at load
  *   sd_model *model = NULL;
  *   if (sd_model_load(&model, &mp) != SD_OK) {
  *       fprintf(stderr, "%s\n", sd_last_error());  // names file, tensor, expected vs found
