@@ -5,7 +5,7 @@
 #include <string.h>
 
 void args_add(args *a, const char *name, bool is_flag, const char *help) {
-    if (a->n_options < ARGS_MAX_OPTIONS) a->options[a->n_options++] = (args_option){name, is_flag, help, NULL};
+    if (a->n_options < ARGS_MAX_OPTIONS) a->options[a->n_options++] = (args_option){.name = name, .is_flag = is_flag, .help = help};
 }
 
 static args_option *find(args *a, const char *name, size_t len) {
@@ -46,6 +46,13 @@ int args_parse(args *a, int argc, char **argv) {
             fprintf(stderr, "error: option '--%s' needs a value\n", opt->name);
             return 2;
         }
+        if (!opt->is_flag) {
+            if (opt->n_values == ARGS_MAX_REPEATS) {
+                fprintf(stderr, "error: option '--%s' given more than %d times\n", opt->name, ARGS_MAX_REPEATS);
+                return 2;
+            }
+            opt->values[opt->n_values++] = opt->value;
+        }
     }
     return 0;
 }
@@ -57,6 +64,16 @@ const char *args_get(const args *a, const char *name) {
 }
 
 bool args_flag(const args *a, const char *name) { return args_get(a, name) != NULL; }
+
+int args_get_all(const args *a, const char *name, const char *const **values) {
+    for (int i = 0; i < a->n_options; i++)
+        if (strcmp(a->options[i].name, name) == 0) {
+            *values = a->options[i].values;
+            return a->options[i].n_values;
+        }
+    *values = NULL;
+    return 0;
+}
 
 void args_print_options(const args *a) {
     for (int i = 0; i < a->n_options; i++) {

@@ -160,6 +160,10 @@ int cmd_bench(int argc, char **argv) {
     if (!m) return 1;
     if (threads > 0) sd_model_set_threads(m, (int)threads);
     add(&r, "load", 0, cli_now_ms() - t0, 0);
+    for (int i = 0; i < sd_model_lora_count(m); i++) { /* part of the load above */
+        sd_lora_report lr;
+        if (sd_model_lora_report(m, i, &lr) == SD_OK) add(&r, "  of which LoRA read+fuse", 0, lr.fuse_ms, 0);
+    }
     if (!json) fprintf(stderr, "loaded %s\n", sd_model_describe(m));
 
     /* text encoder: once per prompt in a stream, timed anyway */

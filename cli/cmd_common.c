@@ -12,6 +12,9 @@ void cli_add_model_options(args *a) {
     args_add(a, "taesd", false, "TAESD folder or file");
     args_add(a, "variant", false, "weights variant, e.g. fp16 (*.fp16.safetensors)");
     args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
+    args_add(a, "lora", false, "LoRA file to fuse at load, PATH[:SCALE] (scale default 1); repeatable");
+    args_add(a, "lora-report", true, "print what each LoRA touched (modules of UNet and text encoder, keys skipped)");
+    args_add(a, "lora-allow-unused", true, "skip LoRA keys that fit no weight instead of failing");
     args_add(a, "help", true, "show this help");
 }
 
@@ -38,11 +41,37 @@ sd_model *cli_load_model(const args *a, unsigned components) {
         fprintf(stderr, "error: --model is required\n");
         return NULL;
     }
+    const char *const *specs;
+    sd_lora loras[SD_MAX_LORAS];
+    char lora_paths[SD_MAX_LORAS][4096];
+    p.n_loras = args_get_all(a, "lora", &specs);
+    if (p.n_loras > SD_MAX_LORAS) {
+        fprintf(stderr, "error: at most %d --lora\n", SD_MAX_LORAS);
+        return NULL;
+    }
+    for (int i = 0; i < p.n_loras; i++) {
+        sd_status st = sd_lora_parse_spec(specs[i], lora_paths[i], sizeof lora_paths[i], &loras[i].scale);
+        if (st != SD_OK) {
+            cli_error(st);
+            return NULL;
+        }
+        loras[i].path = lora_paths[i];
+    }
+    p.loras = loras;
+    p.lora_allow_unused = args_flag(a, "lora-allow-unused");
     sd_model *model = NULL;
     sd_status st = sd_model_load(&model, &p);
     if (st != SD_OK) {
         cli_error(st);
         return NULL;
+    }
+    for (int i = 0; args_flag(a, "lora-report") && i < p.n_loras; i++) {
+        sd_lora_report r;
+        if (sd_model_lora_report(model, i, &r) != SD_OK) continue;
+        fprintf(stderr, "lora %s (scale %g): %d UNet modules, %d text encoder modules, %d keys skipped, %d modules of "
+                        "components not loaded, %.1f ms\n",
+                loras[i].path, (double)loras[i].scale, r.unet_modules, r.text_encoder_modules, r.skipped_keys,
+                r.unloaded_modules, r.fuse_ms);
     }
     return model;
 }
