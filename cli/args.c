@@ -20,7 +20,7 @@ static args_option *find(args *a, const char *name, size_t len) {
 
 void args_add(args *a, const char *name, bool is_flag, const char *help) {
     if (a->n_options < ARGS_MAX_OPTIONS && !find(a, name, strlen(name)))
-        a->options[a->n_options++] = (args_option){name, is_flag, false, help, NULL};
+        a->options[a->n_options++] = (args_option){.name = name, .is_flag = is_flag, .help = help};
 }
 
 void args_require(args *a, const char *name) {
@@ -126,6 +126,13 @@ int args_parse(args *a, int argc, char **argv) {
             cli_log_error("option '--%s' needs a value", opt->name);
             return 2;
         }
+        if (!opt->is_flag) {
+            if (opt->n_values == ARGS_MAX_REPEATS) {
+                cli_log_error("option '--%s' given more than %d times", opt->name, ARGS_MAX_REPEATS);
+                return 2;
+            }
+            opt->values[opt->n_values++] = opt->value;
+        }
     }
     if (args_flag(a, "help")) {
         args_print_help(a, stdout);
@@ -147,6 +154,16 @@ const char *args_get(const args *a, const char *name) {
 }
 
 bool args_flag(const args *a, const char *name) { return args_get(a, name) != NULL; }
+
+int args_get_all(const args *a, const char *name, const char *const **values) {
+    for (int i = 0; i < a->n_options; i++)
+        if (strcmp(a->options[i].name, name) == 0) {
+            *values = a->options[i].values;
+            return a->options[i].n_values;
+        }
+    *values = NULL;
+    return 0;
+}
 
 void args_print_help(const args *a, FILE *out) {
     if (a->usage) fprintf(out, "usage: %s\n", a->usage);

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-enum { ARGS_MAX_OPTIONS = 64, ARGS_MAX_POSITIONAL = 8 };
+enum { ARGS_MAX_OPTIONS = 64, ARGS_MAX_POSITIONAL = 8, ARGS_MAX_REPEATS = 16 };
 
 typedef struct args_option {
     const char *name; /* without the leading "--" */
@@ -19,6 +19,8 @@ typedef struct args_option {
     bool required;
     const char *help;
     const char *value; /* filled by args_parse; "1" for a set flag, NULL when absent */
+    const char *values[ARGS_MAX_REPEATS]; /* every value of an option given several times (--lora) */
+    int n_values;
 } args_option;
 
 typedef struct args {
@@ -39,6 +41,8 @@ void args_require(args *a, const char *name);
 int args_parse(args *a, int argc, char **argv);
 const char *args_get(const args *a, const char *name);
 bool args_flag(const args *a, const char *name);
+/* Every value of a repeatable option, in order; returns their number (0 when absent). */
+int args_get_all(const args *a, const char *name, const char *const **values);
 /* The usage line and every option with its help. */
 void args_print_help(const args *a, FILE *out);
 /* The candidate closest to word by edit distance (NULL when none is close enough to suggest). */

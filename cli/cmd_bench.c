@@ -156,6 +156,10 @@ int cmd_bench(int argc, char **argv) {
     sd_model *m = cli_load_model(&a, components);
     if (!m) return 1;
     add(&r, "load", 0, cli_now_ms() - t0, 0);
+    for (int i = 0; i < sd_model_lora_count(m); i++) { /* part of the load above */
+        sd_lora_report lr;
+        if (sd_model_lora_report(m, i, &lr) == SD_OK) add(&r, "  of which LoRA read+fuse", 0, lr.fuse_ms, 0);
+    }
 
     /* text encoder: once per prompt in a stream, timed anyway */
     int hidden = sd_model_text_hidden_size(m);

@@ -20,6 +20,9 @@ void cli_add_model_options(args *a) {
     args_add(a, "variant", false, "fp16: read the *.fp16.safetensors files of a diffusers folder");
     args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
     cli_add_threads_option(a);
+    args_add(a, "lora", false, "LoRA file to fuse at load, PATH[:SCALE] (scale default 1); repeatable");
+    args_add(a, "lora-report", true, "print what each LoRA touched (modules of UNet and text encoder, keys skipped)");
+    args_add(a, "lora-allow-unused", true, "skip LoRA keys that fit no weight instead of failing");
     args_add(a, "help", true, "show this help");
 }
 
@@ -110,6 +113,24 @@ sd_model *cli_load_model(const args *a, unsigned components) {
     load_progress progress = {cli_now_ms()};
     p.progress = slow ? on_load_progress : NULL;
     p.progress_user = &progress;
+    const char *const *specs;
+    sd_lora loras[SD_MAX_LORAS];
+    char lora_paths[SD_MAX_LORAS][4096];
+    p.n_loras = args_get_all(a, "lora", &specs);
+    if (p.n_loras > SD_MAX_LORAS) {
+        cli_log_error("at most %d --lora", SD_MAX_LORAS);
+        return NULL;
+    }
+    for (int i = 0; i < p.n_loras; i++) {
+        sd_status st = sd_lora_parse_spec(specs[i], lora_paths[i], sizeof lora_paths[i], &loras[i].scale);
+        if (st != SD_OK) {
+            cli_error(st);
+            return NULL;
+        }
+        loras[i].path = lora_paths[i];
+    }
+    p.loras = loras;
+    p.lora_allow_unused = args_flag(a, "lora-allow-unused");
     sd_model *model = NULL;
     sd_status st = sd_model_load(&model, &p);
     cli_log_progress_end();
@@ -118,6 +139,14 @@ sd_model *cli_load_model(const args *a, unsigned components) {
         return NULL;
     }
     if (slow) cli_log_info("loaded %s in %.0f ms", sd_model_describe(model), cli_now_ms() - progress.start);
+    for (int i = 0; args_flag(a, "lora-report") && i < p.n_loras; i++) {
+        sd_lora_report r;
+        if (sd_model_lora_report(model, i, &r) != SD_OK) continue;
+        cli_log_info("lora %s (scale %g): %d UNet modules, %d text encoder modules, %d keys skipped, %d modules of "
+                     "components not loaded, %.1f ms",
+                     loras[i].path, (double)loras[i].scale, r.unet_modules, r.text_encoder_modules, r.skipped_keys,
+                     r.unloaded_modules, r.fuse_ms);
+    }
     return model;
 }
 

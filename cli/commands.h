@@ -13,6 +13,7 @@ int cmd_img2img(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Option value parsers: print the problem and return 2 on a bad value. */
 int cli_parse_int(const char *text, const char *name, long lo, long hi, long *out);

@@ -4,6 +4,8 @@
  *
  *   sd_model_params mp = sd_model_params_default();
  *   mp.path = "models/sd-turbo";                 // diffusers folder or single .safetensors
+ *   sd_lora lcm = {"lcm-lora-sdv1-5/pytorch_lora_weights.safetensors", 1.0f};
+ *   mp.loras = &lcm, mp.n_loras = 1;              // optional: fused into the weights at load
  *   sd_model *model = NULL;
  *   if (sd_model_load(&model, &mp) != SD_OK) {
  *       fprintf(stderr, "%s\n", sd_last_error());  // names file, tensor, expected vs found
@@ -90,6 +92,20 @@ typedef enum sd_precision {
     SD_PRECISION_BF16 = 1,
 } sd_precision;
 
+/* A LoRA to fuse into the model's weights at load (sd_model_params.loras). */
+typedef struct sd_lora {
+    /* .safetensors file in kohya/A1111 (lora_unet_*, lora_te_*: .lora_down/.lora_up/.alpha, 3x3
+     * conv LoRAs included, e.g. LCM-LoRA), diffusers (unet.<module>.lora.down/.lora.up,
+     * ...lora_linear_layer.down/.up) or PEFT (...lora_A/.lora_B, base_model.model. prefix) keys;
+     * F32, F16 or BF16. */
+    const char *path;
+    /* Strength: W <- W + scale * (alpha / rank) * up * down (alpha = rank when the file has
+     * none). 1.0 is the file's own strength; diffusers' fuse_lora(lora_scale=s) is scale s. */
+    float scale;
+} sd_lora;
+
+#define SD_MAX_LORAS 16
+
 typedef struct sd_model_params {
     /* A diffusers folder (model_index.json), a single-file SD 1.x/2.x checkpoint (.safetensors),
      * or, for TAESD-only use, a TAESD folder or file. Required. */
@@ -113,6 +129,18 @@ typedef struct sd_model_params {
     /* CPU threads. Default 0: $SDSTREAM_THREADS when set (a bad value fails the load), else all
      * online cores. */
     int n_threads;
+    /* LoRAs fused into the UNet and text encoder weights once, at load, in float32, each weight
+     * then stored in the model's storage type (so backends see plain weights and pay nothing per
+     * frame). Applied in order; several may touch one weight. Default NULL / 0 (up to SD_MAX_LORAS).
+     * A LoRA that does not fit (a key no format knows, a module the model lacks, an SDXL LoRA, a
+     * rank or shape mismatch, no LoRA tensors at all) fails the load, naming the file and the
+     * first keys that did not match: nothing is applied partially. Modules of a component that is
+     * not loaded (sd_model_params.components) are not applied and not an error. */
+    const sd_lora *loras;
+    int n_loras;
+    /* 1: keys and modules that fit nothing are skipped (counted in sd_lora_report.skipped_keys)
+     * instead of failing the load; shape and rank mismatches still fail. Default 0. */
+    int lora_allow_unused;
     /* Called on the loading thread before each part is read (part: "tokenizer", "text_encoder",
      * "unet", "vae", "taesd"; index counts from 1 to count) and once at the end with part NULL
      * and index == count. Default NULL: the library prints nothing. */
@@ -125,6 +153,27 @@ sd_model_params sd_model_params_default(void);
 /* Opens, validates and loads a model. On error *out is untouched. */
 sd_status sd_model_load(sd_model **out, const sd_model_params *params);
 void sd_model_free(sd_model *model);
+
+/* What loading fused of one LoRA (sd_model_params.loras[index]). */
+typedef struct sd_lora_report {
+    int unet_modules;         /* UNet weights it changed */
+    int text_encoder_modules; /* text encoder weights it changed */
+    int unloaded_modules;     /* modules of components that were not loaded (not applied) */
+    int skipped_keys;         /* keys that fit nothing; 0 unless lora_allow_unused */
+    /* milliseconds spent on this LoRA: parsing and reading its file, the delta GEMMs, and the fused
+     * weights' conversion to their storage type (reading the model's own weights, which a load
+     * without LoRA does too, is not counted) */
+    double fuse_ms;
+} sd_lora_report;
+
+/* Number of LoRAs fused at load (sd_model_params.n_loras). */
+int sd_model_lora_count(const sd_model *model);
+/* The report of LoRA `index` (0 .. sd_model_lora_count() - 1). */
+sd_status sd_model_lora_report(const sd_model *model, int index, sd_lora_report *out);
+/* Parses the command-line form "PATH[:SCALE]" (scale default 1.0; the text after the last ':' is
+ * the scale only when it is a finite number, so other paths with a ':' stay whole). path receives
+ * the path (path_size bytes). */
+sd_status sd_lora_parse_spec(const char *spec, char *path, size_t path_size, float *scale);
 
 /* Threads of the model's CPU backend (default: all online cores). Not while a stream runs. */
 sd_status sd_model_set_threads(sd_model *model, int n_threads);
@@ -343,6 +392,12 @@ sd_status sd_image_fit(sd_image *out, const sd_image *in, int width, int height)
  * byte-level tokenizer. weights_dtype: "fp16" (default when NULL), "bf16" or "fp32". */
 sd_status sd_make_random_model(const char *arch, const char *output_dir, const char *tokenizer_dir,
                                const char *weights_dtype, uint64_t seed);
+
+/* Writes output_dir/pytorch_lora_weights.safetensors with the real key set and shapes of
+ * latent-consistency/lcm-lora-sdv1-5 for arch "sd15" (278 modules, kohya keys, rank 64, alpha 64,
+ * float16; the same rule applied to "sd-turbo"'s UNet) and random values: load-and-fuse time at
+ * full size without the real file. */
+sd_status sd_make_random_lcm_lora(const char *arch, const char *output_dir, uint64_t seed);
 
 /* ---- Video streams (YUV4MPEG2) --------------------------------------------------------------- */
 

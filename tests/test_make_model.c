@@ -49,7 +49,48 @@ static void check_component(const char *component, const char *config_rel, const
     sd_config_free(&cfg);
 }
 
+/* make-model --lcm-lora: every key, dtype and shape of the real lcm-lora-sdv1-5 file (the list in
+ * configs/lcm-lora-sdv1-5, whose implied size is the real file's), and nothing else. */
+static void check_lcm_lora(void) {
+    const char *dir = check_tmp("lcm-lora");
+    char dir_copy[4096], path[4200];
+    snprintf(dir_copy, sizeof dir_copy, "%s", dir);
+    CHECK_OK(sd_make_random_lcm_lora("sd15", dir_copy, 1));
+    snprintf(path, sizeof path, "%s/pytorch_lora_weights.safetensors", dir_copy);
+    sd_safetensors *st = NULL;
+    CHECK_OK(sd_st_open(&st, path));
+    FILE *f = fopen(check_ref("configs/lcm-lora-sdv1-5/pytorch_lora_weights.keys.derived.tsv"), "r");
+    CHECK(f != NULL, "key list missing");
+    if (!st || !f) return;
+    char line[1024];
+    int listed = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        char key[512], dtype[16], shape[128];
+        if (sscanf(line, "%511[^\t]\t%15[^\t]\t%127[^\n]", key, dtype, shape) != 3) continue;
+        listed++;
+        const sd_st_tensor *t = sd_st_find(st, key);
+        char got[128] = "";
+        if (t) sd_st_shape_str(got, sizeof got, t->ndim, t->shape);
+        /* the list writes shapes without spaces */
+        char compact[128];
+        size_t n = 0;
+        for (const char *c = got; *c && n + 1 < sizeof compact; c++)
+            if (*c != ' ') compact[n++] = *c;
+        compact[n] = '\0';
+        bool ok = t && strcmp(sd_dtype_name(t->dtype), dtype) == 0 && strcmp(compact, shape) == 0;
+        if (!ok && bad++ < 3) CHECK(false, "LCM-LoRA key '%s' %s %s: made %s %s", key, dtype, shape,
+                                    t ? sd_dtype_name(t->dtype) : "(absent)", compact);
+    }
+    fclose(f);
+    CHECK(listed == 834 && bad == 0 && st->n_tensors == listed, "LCM-LoRA: %d keys listed, %d made, %d differ", listed,
+          st->n_tensors, bad);
+    printf("lcm-lora     %d tensors (278 modules), all matching the real file's list\n", st->n_tensors);
+    sd_st_close(st);
+}
+
 int main(void) {
+    check_lcm_lora();
     check_component("text_encoder", "models/tiny-sd15/text_encoder/config.json", "models/tiny-sd15/text_encoder/model.safetensors");
     check_component("unet", "models/tiny-sd15/unet/config.json", "models/tiny-sd15/unet/diffusion_pytorch_model.safetensors");
     check_component("unet", "models/tiny-sd21/unet/config.json", "models/tiny-sd21/unet/diffusion_pytorch_model.safetensors");

@@ -13,3 +13,8 @@ sd_status sd_make_random_model(const char *arch, const char *output_dir, const c
         return sd_fail(SD_ERR_ARG, "sd_make_random_model: dtype '%s' (expected fp16, bf16 or fp32)", weights_dtype);
     return sd_make_model(arch, output_dir, tokenizer_dir, seed, dtype);
 }
+
+sd_status sd_make_random_lcm_lora(const char *arch, const char *output_dir, uint64_t seed) {
+    SD_CHECK_ARG(arch && output_dir, "sd_make_random_lcm_lora: arch and output_dir are required");
+    return sd_make_lcm_lora(arch, output_dir, seed);
+}

@@ -18,7 +18,7 @@ sd_model_params sd_model_params_default(void) {
 const char *sd_version(void) { return SDSTREAM_VERSION; }
 const char *sd_backends(void) { return "cpu"; }
 
-static sd_status load_text_encoder(sd_model *m) {
+static sd_status load_text_encoder(sd_model *m, sd_lora_set *loras) {
     const sd_model_files *f = &m->files;
     sd_clip_text_config cfg;
     const char *weights_path = f->layout == SD_LAYOUT_DIFFUSERS ? f->text_encoder_weights : f->checkpoint;
@@ -42,6 +42,7 @@ static sd_status load_text_encoder(sd_model *m) {
         status = sd_clip_text_config_infer(&cfg, st, prefix, layout);
     }
     cfg.weight_dtype = m->weight_dtype;
+    cfg.lora = loras;
     if (status == SD_OK) status = sd_clip_text_load(&m->text, &cfg, st, prefix, layout);
     sd_st_close(st);
     SD_TRY(status);
@@ -49,7 +50,7 @@ static sd_status load_text_encoder(sd_model *m) {
     return SD_OK;
 }
 
-static sd_status load_unet(sd_model *m) {
+static sd_status load_unet(sd_model *m, sd_lora_set *loras) {
     const sd_model_files *f = &m->files;
     bool single = f->layout == SD_LAYOUT_SINGLE_FILE;
     sd_safetensors *st = NULL;
@@ -68,6 +69,7 @@ static sd_status load_unet(sd_model *m) {
     }
     cfg.weight_dtype = m->weight_dtype;
     cfg.conv_layout = m->backend; /* the UNet's convs read their weights pre-packed */
+    cfg.lora = loras;
     if (status == SD_OK) status = sd_unet_load(&m->unet, &cfg, st, single ? SD_CKPT_UNET_PREFIX : "", single);
     sd_st_close(st);
     SD_TRY(status);
@@ -140,6 +142,8 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     SD_CHECK_ARG(params != NULL, "sd_model_load: params is NULL");
     SD_CHECK_ARG(params->path != NULL && params->path[0] != '\0', "sd_model_load: params.path is empty");
     unsigned components = params->components ? params->components : SD_COMPONENT_ALL;
+    SD_CHECK_ARG(params->n_loras >= 0 && params->n_loras <= SD_MAX_LORAS && (params->n_loras == 0 || params->loras),
+                 "sd_model_load: n_loras %d (0 to %d, with loras set)", params->n_loras, SD_MAX_LORAS);
     SD_CHECK_ARG(params->precision == SD_PRECISION_FP32 || params->precision == SD_PRECISION_BF16,
                  "sd_model_load: unknown precision %d (SD_PRECISION_FP32 or SD_PRECISION_BF16)", (int)params->precision);
     sd_model *m = calloc(1, sizeof *m);
@@ -165,14 +169,25 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
         PROGRESS("tokenizer");
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
     }
+    /* LoRAs are fused into the text encoder and UNet weights as those load */
+    sd_lora_set *loras = NULL;
+    if (st == SD_OK && params->n_loras > 0)
+        st = sd_lora_set_open(&loras, params->loras, params->n_loras, params->lora_allow_unused != 0,
+                              m->backend->n_threads);
     if (st == SD_OK && text) {
         PROGRESS("text_encoder");
-        st = load_text_encoder(m);
+        st = load_text_encoder(m, loras);
     }
     if (st == SD_OK && unet) {
         PROGRESS("unet");
-        st = load_unet(m);
+        st = load_unet(m, loras);
     }
+    if (st == SD_OK && loras) {
+        const bool loaded[SD_LORA_N_TARGETS] = {[SD_LORA_UNET] = m->has_unet, [SD_LORA_TEXT_ENCODER] = m->has_text};
+        st = sd_lora_set_finish(loras, loaded, m->lora_reports);
+        m->n_loras = params->n_loras;
+    }
+    sd_lora_set_close(loras); /* the files' maps: the fused weights are copies */
     if (st == SD_OK && vae) {
         PROGRESS("vae");
         st = load_vae(m);
@@ -187,11 +202,13 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
         sd_model_free(m);
         return st;
     }
-    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s%s%s",
+    char fused[32] = "";
+    if (m->n_loras) snprintf(fused, sizeof fused, ", %d LoRA%s fused", m->n_loras, m->n_loras > 1 ? "s" : "");
+    snprintf(m->description, sizeof m->description, "%s %s (%.400s)%s%s%s%s%s%s",
              taesd_only ? "TAESD" : sd_arch_name(m->files.arch),
              sd_layout_name(m->files.layout), m->files.root, m->has_text ? ", text encoder" : (m->tokenizer ? ", tokenizer" : ""),
              m->has_unet ? ", UNet" : "", m->has_vae ? ", VAE" : "", m->has_taesd ? ", TAESD" : "",
-             m->weight_dtype == SD_DTYPE_BF16 ? ", bf16 weights" : "");
+             m->weight_dtype == SD_DTYPE_BF16 ? ", bf16 weights" : "", fused);
     *out = m;
     return SD_OK;
 }
@@ -203,6 +220,16 @@ sd_status sd_model_backend_create(const sd_model *model, int n_threads, sd_backe
      * slower than float32 math and its golden errors reached 1.2e-2 (bench/RESULTS.md) */
     const char *env = getenv("SDSTREAM_BF16_MATH");
     (*out)->bf16_math = model->weight_dtype == SD_DTYPE_BF16 && env && strcmp(env, "1") == 0;
+    return SD_OK;
+}
+
+int sd_model_lora_count(const sd_model *model) { return model ? model->n_loras : 0; }
+
+sd_status sd_model_lora_report(const sd_model *model, int index, sd_lora_report *out) {
+    SD_CHECK_ARG(model != NULL && out != NULL, "sd_model_lora_report: model or out is NULL");
+    SD_CHECK_ARG(index >= 0 && index < model->n_loras, "sd_model_lora_report: index %d (the model has %d LoRAs)", index,
+                 model->n_loras);
+    *out = model->lora_reports[index];
     return SD_OK;
 }
 

@@ -28,6 +28,8 @@ struct sd_model {
     bool has_vae;
     sd_taesd taesd;
     bool has_taesd;
+    sd_lora_report lora_reports[SD_MAX_LORAS]; /* one per sd_model_params.loras entry */
+    int n_loras;
     char description[512];
 };
 

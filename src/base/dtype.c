@@ -86,12 +86,46 @@ uint16_t sd_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+/* x86 F16C converts 8 values an instruction, exactly as the scalar code rounds (to nearest even;
+ * NaN payloads aside): fusing a LoRA into a float16 model converts every touched weight twice, and
+ * the scalar loops were a third of LCM-LoRA's load-and-fuse time at full size. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SD_HAVE_F16C_PATH 1
+static int has_f16c(void) { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
+
+__attribute__((target("avx,f16c"))) static size_t f16_to_f32_f16c(float *dst, const uint8_t *p, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    return i;
+}
+
+__attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    return i;
+}
+#endif
+
+void sd_convert_f32_to_f16(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+#ifdef SD_HAVE_F16C_PATH
+    if (has_f16c()) i = f32_to_f16_f16c(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = sd_f32_to_f16(src[i]);
+}
+
 void sd_convert_to_f32(float *dst, const void *src, sd_dtype src_dtype, size_t n) {
     switch (src_dtype) {
     case SD_DTYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
     case SD_DTYPE_F16: {
         const uint8_t *p = src; /* mmap'd data may be unaligned for the type: read bytes */
-        for (size_t i = 0; i < n; i++) dst[i] = sd_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        size_t i = 0;
+#ifdef SD_HAVE_F16C_PATH
+        if (has_f16c()) i = f16_to_f32_f16c(dst, p, n);
+#endif
+        for (; i < n; i++) dst[i] = sd_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     }
     case SD_DTYPE_BF16: {

@@ -43,6 +43,8 @@ uint16_t sd_f32_to_bf16(float f);
 
 /* Converts n float elements of type src_dtype (F32/F16/BF16/F64) to float32. */
 void sd_convert_to_f32(float *dst, const void *src, sd_dtype src_dtype, size_t n);
+/* float32 to float16, rounding to nearest even (F16C where the CPU has it, same results). */
+void sd_convert_f32_to_f16(uint16_t *dst, const float *src, size_t n);
 /* The same to bfloat16: one rounding (to nearest even) from the exact float32 value. */
 void sd_convert_to_bf16(uint16_t *dst, const void *src, sd_dtype src_dtype, size_t n);
 

@@ -152,7 +152,10 @@ sd_status sd_clip_text_load(sd_clip_text *model, const sd_clip_text_config *cfg,
         .component = "text_encoder",
         .matrix_dtype = cfg->weight_dtype,
         .store = &model->store,
+        .lora = cfg->lora,
+        .lora_target = SD_LORA_TEXT_ENCODER,
     };
+    model->cfg.lora = NULL;
     sd_status st = SD_OK;
 #define LOAD(dst, ...)                                                                                       \
     do {                                                                                                     \

@@ -24,6 +24,7 @@ typedef struct sd_clip_text_config {
     sd_activation act; /* quick_gelu (SD 1.x) or gelu (SD 2.x) */
     float layer_norm_eps;
     sd_dtype weight_dtype; /* storage of weight matrices: F32 (default) or BF16, see weights.h */
+    sd_lora_set *lora;     /* LoRAs fused while loading, or NULL (a load option) */
 } sd_clip_text_config;
 
 typedef struct sd_clip_layer {

@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "base/safetensors.h"
 #include "model/clip_text.h"
+#include "model/lora.h"
 #include "model/taesd.h"
 #include "model/tokenizer.h"
 #include "model/unet.h"
@@ -63,8 +64,13 @@ static void fill(void *data, sd_dtype dtype, const sd_st_tensor *t, uint64_t *rn
     int64_t fan_in = 1;
     for (int i = 1; i < t->ndim; i++) fan_in *= t->shape[i];
     float bound = embedding ? 0.035f : sqrtf(3.0f / (float)fan_in);
+    if (ends_with(t->name, ".lora_up.weight")) bound *= 0.05f; /* a LoRA nudges its weight, as a trained one does */
+    bool alpha = t->ndim == 0 && ends_with(t->name, ".alpha");
     for (int64_t i = 0; i < t->numel; i++) {
-        float v = norm_scale ? 1.0f : vector ? 0.0f : bound * ((float)(next_u64(rng) >> 40) / 8388608.0f - 1.0f);
+        float v = alpha        ? (float)SD_LCM_LORA_RANK
+                  : norm_scale ? 1.0f
+                  : vector     ? 0.0f
+                               : bound * ((float)(next_u64(rng) >> 40) / 8388608.0f - 1.0f);
         switch (dtype) {
         case SD_DTYPE_F16: ((uint16_t *)data)[i] = sd_f32_to_f16(v); break;
         case SD_DTYPE_BF16: ((uint16_t *)data)[i] = sd_f32_to_bf16(v); break;
@@ -235,4 +241,61 @@ sd_status sd_make_model(const char *arch, const char *dir, const char *tokenizer
     SD_TRY(make_component(arch, dir, "vae/config.json", "vae/diffusion_pytorch_model.safetensors", record_vae, dtype, &rng));
     SD_TRY(make_component(arch, dir, "taesd/config.json", "taesd/diffusion_pytorch_model.safetensors", record_taesd, dtype, &rng));
     return SD_OK;
+}
+
+/* The modules LCM-LoRA trains: diffusers' train_lcm_distill_lora_sd_wds.py default target_modules,
+ * matched as the last parts of a UNet weight's module path. */
+static const char *const g_lcm_lora_targets[] = {
+    ".to_q", ".to_k", ".to_v", ".to_out.0", ".proj_in", ".proj_out", ".ff.net.0.proj", ".ff.net.2", ".conv1", ".conv2",
+    ".conv_shortcut", ".downsamplers.0.conv", ".upsamplers.0.conv", ".time_emb_proj",
+};
+
+/* Records one module's kohya keys: down [rank, in(, k, k)], up [out, rank(, 1, 1)], alpha []. */
+static sd_status record_lora_module(sd_safetensors *out, const char *module, const sd_st_tensor *w, bool conv) {
+    char flat[384], key[512];
+    if (sd_lora_flatten(flat, sizeof flat, module) != 0) return sd_fail(SD_ERR_LIMIT, "make-model: name '%s' too long", module);
+    int64_t down[4] = {SD_LCM_LORA_RANK, w->shape[1], 1, 1}, up[4] = {w->shape[0], SD_LCM_LORA_RANK, 1, 1};
+    if (w->ndim == 4) down[2] = w->shape[2], down[3] = w->shape[3];
+    snprintf(key, sizeof key, "lora_unet_%s.lora_down.weight", flat);
+    SD_TRY(sd_st_record(out, key, conv ? 4 : 2, down));
+    snprintf(key, sizeof key, "lora_unet_%s.lora_up.weight", flat);
+    SD_TRY(sd_st_record(out, key, conv ? 4 : 2, up));
+    snprintf(key, sizeof key, "lora_unet_%s.alpha", flat);
+    return sd_st_record(out, key, 0, NULL);
+}
+
+sd_status sd_make_lcm_lora(const char *arch, const char *dir, uint64_t seed) {
+    const char *text = arch_text(arch, "unet/config.json");
+    if (!text) return sd_fail(SD_ERR_UNSUPPORTED, "make-model: unknown architecture '%s' (expected sd-turbo or sd15)", arch);
+    SD_TRY(make_dir(dir));
+    sd_config json;
+    SD_TRY(sd_config_parse(&json, text, strlen(text), "unet/config.json"));
+    sd_unet_config cfg;
+    sd_safetensors *unet = NULL, *lora = NULL;
+    sd_status st = sd_unet_config_read(&cfg, &json);
+    if (st == SD_OK) st = sd_st_open_recorder(&unet, "unet");
+    if (st == SD_OK) st = sd_make_model_record("unet", &json, unet);
+    if (st == SD_OK) st = sd_st_open_recorder(&lora, "pytorch_lora_weights.safetensors");
+    for (int i = 0; st == SD_OK && i < unet->n_records; i++) {
+        const sd_st_tensor *w = &unet->records[i];
+        size_t len = strlen(w->name);
+        if (w->ndim < 2 || !ends_with(w->name, ".weight")) continue;
+        char module[384];
+        snprintf(module, sizeof module, "%.*s", (int)(len - strlen(".weight")), w->name);
+        for (size_t j = 0; j < sizeof g_lcm_lora_targets / sizeof g_lcm_lora_targets[0]; j++) {
+            if (!ends_with(module, g_lcm_lora_targets[j])) continue;
+            /* proj_in/proj_out load as [C, C]; they are 1x1 convs unless use_linear_projection */
+            bool proj = ends_with(module, ".proj_in") || ends_with(module, ".proj_out");
+            st = record_lora_module(lora, module, w, w->ndim == 4 || (proj && !cfg.use_linear_projection));
+            break;
+        }
+    }
+    char path[SD_PATH_MAX];
+    uint64_t rng = seed ^ 0x4c434d4c6f5241ull; /* not the model's stream of numbers */
+    if (st == SD_OK) st = sd_path_join(path, sizeof path, dir, "pytorch_lora_weights.safetensors");
+    if (st == SD_OK) st = write_weights(lora, path, SD_DTYPE_F16, &rng);
+    sd_st_close(lora);
+    sd_st_close(unet);
+    sd_config_free(&json);
+    return st;
 }

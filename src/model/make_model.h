@@ -31,4 +31,12 @@ sd_status sd_make_model_record(const char *component, const sd_config *json, str
  * (512 byte symbols, no merges: valid, and enough for random weights). dtype F16, BF16 or F32. */
 sd_status sd_make_model(const char *arch, const char *dir, const char *tokenizer_dir, uint64_t seed, sd_dtype dtype);
 
+/* LCM-LoRA's rank and alpha (the training script's defaults, 64 / 64). */
+enum { SD_LCM_LORA_RANK = 64 };
+/* Writes DIR/pytorch_lora_weights.safetensors with the key set and shapes of
+ * latent-consistency/lcm-lora-sdv1-5 (for sd15; the same rule on another arch's UNet): kohya keys
+ * for every UNet module the LCM-LoRA training script targets, rank 64, alpha 64, float16, random
+ * values. */
+sd_status sd_make_lcm_lora(const char *arch, const char *dir, uint64_t seed);
+
 #endif

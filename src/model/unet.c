@@ -331,9 +331,12 @@ sd_status sd_unet_load(sd_unet *unet, const sd_unet_config *cfg, const sd_safete
         .store = &unet->store,
         .matrix_dtype = cfg->weight_dtype,
         .conv_layout = cfg->conv_layout,
+        .lora = cfg->lora,
+        .lora_target = SD_LORA_UNET,
     };
     sd_status st = load_all(unet, &ld);
-    unet->cfg.conv_layout = NULL; /* a load option: the backend may go before the weights do */
+    unet->cfg.conv_layout = NULL; /* load options: the backend and the LoRA files go before the weights do */
+    unet->cfg.lora = NULL;
     if (st != SD_OK) sd_unet_free(unet);
     return st;
 }

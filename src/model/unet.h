@@ -39,6 +39,7 @@ typedef struct sd_unet_config {
     int time_embed_dim; /* 4 * block_out_channels[0] */
     sd_dtype weight_dtype; /* storage of weight matrices: F32 (default) or BF16, see weights.h */
     const sd_backend *conv_layout; /* conv weights packed for this backend's conv2d, or NULL */
+    sd_lora_set *lora;             /* LoRAs fused while loading, or NULL (a load option, as conv_layout) */
 } sd_unet_config;
 
 typedef struct sd_unet_resnet {

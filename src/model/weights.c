@@ -13,6 +13,7 @@ void sd_weight_store_free(sd_weight_store *store) {
     if (!store) return;
     for (int i = 0; i < store->n; i++) free(store->buffers[i]);
     free(store->buffers);
+    free(store->sizes);
     memset(store, 0, sizeof *store);
 }
 
@@ -20,12 +21,15 @@ static void *store_alloc(sd_weight_store *store, size_t bytes) {
     if (store->n == store->cap) {
         int cap = store->cap ? 2 * store->cap : 256;
         void **p = realloc(store->buffers, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        store->buffers = p;
+        if (p) store->buffers = p;
+        size_t *sizes = p ? realloc(store->sizes, (size_t)cap * sizeof *sizes) : NULL;
+        if (!sizes) return NULL;
+        store->sizes = sizes;
         store->cap = cap;
     }
     void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!buf) return NULL;
+    store->sizes[store->n] = bytes;
     store->buffers[store->n++] = buf;
     store->bytes += bytes;
     return buf;
@@ -88,10 +92,14 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     if (!buf) return sd_fail(SD_ERR_NOMEM, "%s: out of memory loading '%s' (%lld values)", path, ref.key, (long long)numel);
     const uint8_t *src = sd_st_data(loader->file, t);
     if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);
-    if (dtype == SD_DTYPE_F32) sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
+    sd_status fused = SD_OK;
+    if (loader->lora && sd_lora_set_touches(loader->lora, loader->lora_target, name))
+        fused = sd_lora_set_fuse(loader->lora, loader->lora_target, name, buf, dtype, src, t->dtype, ndim, shape);
+    else if (dtype == SD_DTYPE_F32) sd_convert_to_f32(buf, src, t->dtype, (size_t)numel);
     else if (dtype == t->dtype) memcpy(buf, src, (size_t)numel * sizeof(uint16_t));
     else sd_convert_to_bf16(buf, src, t->dtype, (size_t)numel);
     sd_st_release(loader->file, src, (size_t)numel * sd_dtype_size(t->dtype));
+    SD_TRY(fused);
     *dst = sd_tensor_make(buf, dtype, ndim, shape);
     size_t packed_bytes = loader->conv_layout && ndim == 4 ? sd_backend_conv_weight_bytes(loader->conv_layout, dst) : 0;
     if (packed_bytes) { /* the backend's layout replaces torch's (the store's last buffer) */
@@ -100,6 +108,7 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
         sd_backend_pack_conv_weight(loader->conv_layout, dst, packed, dst);
         free(buf);
         loader->store->buffers[loader->store->n - 1] = packed;
+        loader->store->sizes[loader->store->n - 1] = packed_bytes;
         loader->store->bytes += packed_bytes - (size_t)numel * sd_dtype_size(dtype);
     }
     return SD_OK;

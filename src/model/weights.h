@@ -16,6 +16,7 @@
 
 #include "base/safetensors.h"
 #include "base/tensor.h"
+#include "model/lora.h"
 
 /* Where an internal name lives in a file: key, and rows [row_begin, row_begin + rows) of its first
  * dimension when rows > 0 (else the whole tensor). */
@@ -29,6 +30,7 @@ typedef int (*sd_key_map_fn)(const char *internal, sd_key_ref *ref, const void *
 
 typedef struct sd_weight_store {
     void **buffers;
+    size_t *sizes; /* bytes of each buffer, in load order */
     int n, cap;
     size_t bytes;
 } sd_weight_store;
@@ -49,6 +51,10 @@ typedef struct sd_weight_loader {
     /* When set, 4-D weights (conv weights: the caller's promise) are stored in this backend's
      * packed conv layout (sd_backend_pack_conv_weight). */
     const struct sd_backend *conv_layout;
+    /* When set, LoRA deltas for lora_target are fused into the weights they touch, in float32,
+     * before the weight takes its storage type or packed layout. */
+    sd_lora_set *lora;
+    sd_lora_target lora_target;
 } sd_weight_loader;
 
 void sd_weight_store_free(sd_weight_store *store);

@@ -1,0 +1,362 @@
+/* lora.c — see lora.h. */
+#include "model/lora.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { MAX_LISTED_KEYS = 4 }; /* unmatched keys named in a message */
+
+typedef struct lora_module {
+    sd_lora_key id; /* target, module name, flat */
+    const sd_st_tensor *down, *up, *alpha;
+    int n_keys;
+    int rank;
+    bool used;
+} lora_module;
+
+typedef struct lora_file {
+    sd_safetensors *st;
+    float scale;
+    lora_module *modules; /* sorted by (target, flat, module) */
+    int n_modules;
+    int n_unknown; /* keys no format knows (allow_unused) */
+    int fused[SD_LORA_N_TARGETS];
+    double ms;
+} lora_file;
+
+struct sd_lora_set {
+    lora_file *files;
+    int n;
+    bool allow_unused;
+    /* grow-only buffers: a weight in float32, a module's down and up (fresh mallocs of these sizes
+     * are fresh pages each time: page faults were a third of the load time) */
+    float *scratch[3];
+    size_t scratch_n[3];
+    int blas_threads; /* OpenBLAS's thread count before the set opened, restored at close */
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int compare_ids(const sd_lora_key *a, const sd_lora_key *b) {
+    if (a->target != b->target) return (int)a->target - (int)b->target;
+    if (a->flat != b->flat) return (int)a->flat - (int)b->flat;
+    return strcmp(a->module, b->module);
+}
+
+static int compare_modules(const void *a, const void *b) {
+    return compare_ids(&((const lora_module *)a)->id, &((const lora_module *)b)->id);
+}
+
+/* Lists up to MAX_LISTED_KEYS names as "'a', 'b', ..." into buf. */
+static void list_keys(char *buf, size_t size, const char *const *keys, int n_listed, int n_total) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n_listed && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s'%s'", i ? ", " : "", keys[i]);
+    if (n_total > n_listed && used < size) snprintf(buf + used, size - used, ", ...");
+}
+
+static const char *part_suffix(const lora_module *m) {
+    return m->down ? m->down->name : m->up ? m->up->name : m->alpha->name;
+}
+
+/* Checks a module's tensors once they are all known: both halves, float dtypes, one rank. */
+static sd_status check_module(const char *path, lora_module *m) {
+    if (!m->down || !m->up)
+        return sd_fail(SD_ERR_FORMAT, "%s: LoRA key '%s' has no %s partner (module '%s')", path, part_suffix(m),
+                       m->down ? "up" : "down", m->id.module);
+    const sd_st_tensor *parts[3] = {m->down, m->up, m->alpha};
+    for (int i = 0; i < 3; i++)
+        if (parts[i] && !sd_dtype_is_float(parts[i]->dtype))
+            return sd_fail(SD_ERR_FORMAT, "%s: LoRA tensor '%s': expected F32/F16/BF16, found %s", path,
+                           parts[i]->name, sd_dtype_name(parts[i]->dtype));
+    if (m->alpha && m->alpha->numel != 1)
+        return sd_fail(SD_ERR_FORMAT, "%s: LoRA tensor '%s': alpha must be one number, found %lld values", path,
+                       m->alpha->name, (long long)m->alpha->numel);
+    char down_s[128], up_s[128];
+    sd_st_shape_str(down_s, sizeof down_s, m->down->ndim, m->down->shape);
+    sd_st_shape_str(up_s, sizeof up_s, m->up->ndim, m->up->shape);
+    bool down_ok = m->down->ndim == 2 || m->down->ndim == 4;
+    bool up_ok = (m->up->ndim == 2 || (m->up->ndim == 4 && m->up->shape[2] == 1 && m->up->shape[3] == 1));
+    if (!down_ok || !up_ok || m->down->shape[0] != m->up->shape[1] || m->down->shape[0] < 1)
+        return sd_fail(SD_ERR_FORMAT,
+                       "%s: LoRA module '%s': rank mismatch or bad shapes: down '%s' %s, up '%s' %s "
+                       "(expected down [rank, in(, k, k)], up [out, rank(, 1, 1)])",
+                       path, m->id.module, m->down->name, down_s, m->up->name, up_s);
+    m->rank = (int)m->down->shape[0];
+    return SD_OK;
+}
+
+/* Classifies the keys of one file and groups them into modules. */
+static sd_status parse_file(lora_file *f, bool allow_unused) {
+    const sd_safetensors *st = f->st;
+    f->modules = calloc((size_t)st->n_tensors + 1, sizeof *f->modules);
+    if (!f->modules) return sd_fail(SD_ERR_NOMEM, "%s: out of memory", st->path);
+    const char *unknown[MAX_LISTED_KEYS] = {0};
+    int n_unknown = 0;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const sd_st_tensor *t = &st->tensors[i];
+        lora_module m = {0};
+        int r = sd_lora_parse_key(t->name, &m.id);
+        if (r == -2)
+            return sd_fail(SD_ERR_UNSUPPORTED,
+                           "%s: an SDXL LoRA (key '%s' is for SDXL's second text encoder); it does not fit an SD 1.x/2.x model",
+                           st->path, t->name);
+        if (r != 0) {
+            if (n_unknown < MAX_LISTED_KEYS) unknown[n_unknown] = t->name;
+            n_unknown++;
+            continue;
+        }
+        const sd_st_tensor **slot = m.id.part == SD_LORA_DOWN ? &m.down : m.id.part == SD_LORA_UP ? &m.up : &m.alpha;
+        *slot = t;
+        m.n_keys = 1;
+        f->modules[f->n_modules++] = m;
+    }
+    if (f->n_modules == 0) {
+        char keys[512];
+        list_keys(keys, sizeof keys, unknown, n_unknown < MAX_LISTED_KEYS ? n_unknown : MAX_LISTED_KEYS, n_unknown);
+        return sd_fail(SD_ERR_UNSUPPORTED, "%s: no LoRA tensors (%d tensors%s%s; expected kohya lora_unet_*/lora_te_*, "
+                       "diffusers .lora.down/.lora.up or PEFT .lora_A/.lora_B keys)",
+                       st->path, st->n_tensors, n_unknown ? ", e.g. " : "", keys);
+    }
+    if (n_unknown && !allow_unused) {
+        char keys[512];
+        list_keys(keys, sizeof keys, unknown, n_unknown < MAX_LISTED_KEYS ? n_unknown : MAX_LISTED_KEYS, n_unknown);
+        return sd_fail(SD_ERR_UNSUPPORTED, "%s: %d of %d keys are no LoRA key this loader knows (first: %s); nothing applied "
+                       "(allow_unused / --lora-allow-unused skips them)",
+                       st->path, n_unknown, st->n_tensors, keys);
+    }
+    f->n_unknown = n_unknown;
+    /* merge the one-key entries of each module */
+    qsort(f->modules, (size_t)f->n_modules, sizeof *f->modules, compare_modules);
+    int n = 0;
+    for (int i = 0; i < f->n_modules; i++) {
+        lora_module *cur = &f->modules[i];
+        if (n > 0 && compare_ids(&f->modules[n - 1].id, &cur->id) == 0) {
+            lora_module *dst = &f->modules[n - 1];
+            const sd_st_tensor **slot = cur->down ? &dst->down : cur->up ? &dst->up : &dst->alpha;
+            const sd_st_tensor *add = cur->down ? cur->down : cur->up ? cur->up : cur->alpha;
+            if (*slot)
+                return sd_fail(SD_ERR_FORMAT, "%s: LoRA module '%s' has two %s tensors: '%s' and '%s'", st->path,
+                               cur->id.module, cur->down ? "down" : cur->up ? "up" : "alpha", (*slot)->name, add->name);
+            *slot = add;
+            dst->n_keys++;
+        } else {
+            f->modules[n++] = *cur;
+        }
+    }
+    f->n_modules = n;
+    for (int i = 0; i < n; i++) SD_TRY(check_module(st->path, &f->modules[i]));
+    return SD_OK;
+}
+
+sd_status sd_lora_set_open(sd_lora_set **out, const sd_lora *loras, int n, bool allow_unused, int n_threads) {
+    SD_CHECK_ARG(n >= 0 && n <= SD_MAX_LORAS && (n == 0 || loras), "LoRA: %d LoRAs given (at most %d)", n, SD_MAX_LORAS);
+    sd_lora_set *set = calloc(1, sizeof *set);
+    if (!set || !(set->files = calloc((size_t)n + 1, sizeof *set->files))) {
+        free(set);
+        return sd_fail(SD_ERR_NOMEM, "LoRA: out of memory");
+    }
+    set->allow_unused = allow_unused;
+    /* BLAS runs single-threaded beside the backend's pool; while a model loads, nothing else
+     * computes, so the fuse GEMMs may use the cores the model will use */
+    set->blas_threads = openblas_get_num_threads();
+    if (n_threads > 0) openblas_set_num_threads(n_threads);
+    sd_status st = SD_OK;
+    for (int i = 0; i < n && st == SD_OK; i++) {
+        double t0 = now_ms();
+        lora_file *f = &set->files[set->n++];
+        f->scale = loras[i].scale;
+        if (!loras[i].path || !loras[i].path[0]) st = sd_fail(SD_ERR_ARG, "LoRA %d: path is empty", i);
+        else if (!isfinite(loras[i].scale)) st = sd_fail(SD_ERR_ARG, "%s: LoRA scale is not a finite number", loras[i].path);
+        if (st == SD_OK) st = sd_st_open(&f->st, loras[i].path);
+        if (st == SD_OK) st = parse_file(f, allow_unused);
+        f->ms += now_ms() - t0;
+    }
+    if (st != SD_OK) {
+        sd_lora_set_close(set);
+        return st;
+    }
+    *out = set;
+    return SD_OK;
+}
+
+void sd_lora_set_close(sd_lora_set *set) {
+    if (!set) return;
+    openblas_set_num_threads(set->blas_threads);
+    for (int i = 0; i < 3; i++) free(set->scratch[i]);
+    for (int i = 0; i < set->n; i++) {
+        sd_st_close(set->files[i].st);
+        free(set->files[i].modules);
+    }
+    free(set->files);
+    free(set);
+}
+
+/* The module of file f for the weight `name` ("<module>.weight"), or NULL. */
+static lora_module *find_module(const lora_file *f, sd_lora_target target, const char *name) {
+    size_t len = strlen(name);
+    if (len <= 7 || strcmp(name + len - 7, ".weight") != 0) return NULL;
+    lora_module key = {.id = {.target = target}};
+    if (len - 7 >= sizeof key.id.module) return NULL;
+    memcpy(key.id.module, name, len - 7);
+    key.id.module[len - 7] = '\0';
+    lora_module *m = bsearch(&key, f->modules, (size_t)f->n_modules, sizeof *m, compare_modules);
+    if (m) return m;
+    key.id.flat = true;
+    if (sd_lora_flatten(key.id.module, sizeof key.id.module, key.id.module) != 0) return NULL;
+    return bsearch(&key, f->modules, (size_t)f->n_modules, sizeof *m, compare_modules);
+}
+
+bool sd_lora_set_touches(const sd_lora_set *set, sd_lora_target target, const char *name) {
+    for (int i = 0; set && i < set->n; i++)
+        if (find_module(&set->files[i], target, name)) return true;
+    return false;
+}
+
+static float *scratch(sd_lora_set *set, int which, size_t n) {
+    if (n > set->scratch_n[which]) {
+        free(set->scratch[which]);
+        set->scratch_n[which] = 0;
+        if (!(set->scratch[which] = malloc(n * sizeof(float)))) return NULL;
+        set->scratch_n[which] = n;
+    }
+    return set->scratch[which];
+}
+
+/* A float tensor of the file as float32, in scratch buffer `which`. */
+static float *read_f32(sd_lora_set *set, int which, const sd_safetensors *st, const sd_st_tensor *t) {
+    float *buf = scratch(set, which, (size_t)t->numel);
+    if (buf) sd_convert_to_f32(buf, sd_st_data(st, t), t->dtype, (size_t)t->numel);
+    return buf;
+}
+
+/* Drops trailing 1s past the second dimension: a 1x1 conv [o, i, 1, 1] holds a Linear's numbers. */
+static int core_ndim(int ndim, const int64_t *shape) {
+    while (ndim > 2 && shape[ndim - 1] == 1) ndim--;
+    return ndim;
+}
+
+/* Adds one module's delta to w [out, K]. */
+static sd_status fuse_module(sd_lora_set *set, const lora_file *f, lora_module *m, const char *name, float *w, int ndim,
+                             const int64_t *shape) {
+    const sd_st_tensor *down = m->down, *up = m->up;
+    int w_nd = core_ndim(ndim, shape), d_nd = core_ndim(down->ndim, down->shape);
+    bool fits = up->shape[0] == shape[0] && w_nd == d_nd;
+    for (int i = 1; fits && i < w_nd; i++) fits = down->shape[i] == shape[i];
+    if (!fits) {
+        char w_s[128], d_s[128], u_s[128];
+        sd_st_shape_str(w_s, sizeof w_s, ndim, shape);
+        sd_st_shape_str(d_s, sizeof d_s, down->ndim, down->shape);
+        sd_st_shape_str(u_s, sizeof u_s, up->ndim, up->shape);
+        return sd_fail(SD_ERR_FORMAT, "%s: LoRA '%s' %s and '%s' %s do not fit weight '%s' %s", f->st->path, down->name,
+                       d_s, up->name, u_s, name, w_s);
+    }
+    int64_t rows = shape[0], k = down->numel / m->rank;
+    float mult = f->scale;
+    if (m->alpha) {
+        float alpha;
+        sd_convert_to_f32(&alpha, sd_st_data(f->st, m->alpha), m->alpha->dtype, 1);
+        mult *= alpha / (float)m->rank;
+    }
+    float *d = read_f32(set, 1, f->st, down), *u = read_f32(set, 2, f->st, up);
+    if (!d || !u) return sd_fail(SD_ERR_NOMEM, "%s: out of memory fusing '%s'", f->st->path, name);
+    /* w [out, K] += mult * up [out, r] @ down [r, K] */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)k, m->rank, mult, u, m->rank, d, (int)k, 1.0f,
+                w, (int)k);
+    return SD_OK;
+}
+
+sd_status sd_lora_set_fuse(sd_lora_set *set, sd_lora_target target, const char *name, void *dst, sd_dtype dtype,
+                           const void *src, sd_dtype src_dtype, int ndim, const int64_t *shape) {
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    float *w = dtype == SD_DTYPE_F32 ? dst : scratch(set, 0, (size_t)numel);
+    if (!w) return sd_fail(SD_ERR_NOMEM, "out of memory fusing a LoRA into '%s'", name);
+    sd_convert_to_f32(w, src, src_dtype, (size_t)numel);
+    /* not counted: reading the weight from the model file, which loading does with or without a LoRA */
+    double t0 = now_ms();
+    sd_status st = SD_OK;
+    lora_file *first = NULL; /* the conversions are the first matching file's to count */
+    double modules_ms = 0.0;
+    for (int i = 0; i < set->n && st == SD_OK; i++) {
+        lora_file *f = &set->files[i];
+        lora_module *m = find_module(f, target, name);
+        if (!m) continue;
+        if (m->used)
+            st = sd_fail(SD_ERR_FORMAT, "%s: LoRA module '%s' matches two weights (the second: '%s')", f->st->path,
+                         m->id.module, name);
+        double t1 = now_ms();
+        if (st == SD_OK) st = fuse_module(set, f, m, name, w, ndim, shape);
+        double dt = now_ms() - t1;
+        f->ms += dt, modules_ms += dt;
+        if (!first) first = f;
+        m->used = true;
+        f->fused[target]++;
+    }
+    if (dtype == SD_DTYPE_BF16) sd_convert_to_bf16(dst, w, SD_DTYPE_F32, (size_t)numel);
+    if (dtype == SD_DTYPE_F16) sd_convert_f32_to_f16(dst, w, (size_t)numel);
+    if (first) first->ms += now_ms() - t0 - modules_ms;
+    return st;
+}
+
+sd_status sd_lora_set_finish(sd_lora_set *set, const bool loaded[SD_LORA_N_TARGETS], sd_lora_report *reports) {
+    for (int i = 0; set && i < set->n; i++) {
+        lora_file *f = &set->files[i];
+        sd_lora_report *r = &reports[i];
+        memset(r, 0, sizeof *r);
+        const char *unused[MAX_LISTED_KEYS] = {0};
+        int n_unused = 0, unused_keys = 0;
+        for (int j = 0; j < f->n_modules; j++) {
+            const lora_module *m = &f->modules[j];
+            if (!loaded[m->id.target]) r->unloaded_modules++;
+            if (m->used || !loaded[m->id.target]) continue;
+            if (n_unused < MAX_LISTED_KEYS) unused[n_unused] = m->down->name;
+            n_unused++;
+            unused_keys += m->n_keys;
+        }
+        if (n_unused && !set->allow_unused) {
+            char keys[640];
+            list_keys(keys, sizeof keys, unused, n_unused < MAX_LISTED_KEYS ? n_unused : MAX_LISTED_KEYS, n_unused);
+            return sd_fail(SD_ERR_UNSUPPORTED,
+                           "%s: LoRA does not fit this model: %d of %d modules match no weight (first: %s); nothing "
+                           "applied (allow_unused / --lora-allow-unused skips them)",
+                           f->st->path, n_unused, f->n_modules, keys);
+        }
+        r->unet_modules = f->fused[SD_LORA_UNET];
+        r->text_encoder_modules = f->fused[SD_LORA_TEXT_ENCODER];
+        r->skipped_keys = f->n_unknown + unused_keys;
+        r->fuse_ms = f->ms;
+    }
+    return SD_OK;
+}
+
+sd_status sd_lora_parse_spec(const char *spec, char *path, size_t path_size, float *scale) {
+    SD_CHECK_ARG(spec && path && path_size > 0 && scale, "sd_lora_parse_spec: NULL argument");
+    SD_CHECK_ARG(spec[0] != '\0', "LoRA: empty PATH[:SCALE]");
+    size_t len = strlen(spec);
+    float value = 1.0f;
+    const char *colon = strrchr(spec, ':');
+    if (colon && colon[1] != '\0') {
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (*end == '\0' && isfinite(v) && fabs(v) < 1e30) { /* a number: the scale */
+            value = (float)v;
+            len = (size_t)(colon - spec);
+        }
+    }
+    SD_CHECK_ARG(len > 0, "LoRA '%s': no path before the scale", spec);
+    if (len >= path_size) return sd_fail(SD_ERR_LIMIT, "LoRA '%.64s...': path longer than %zu bytes", spec, path_size - 1);
+    memcpy(path, spec, len);
+    path[len] = '\0';
+    *scale = value;
+    return SD_OK;
+}
