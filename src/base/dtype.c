@@ -91,8 +91,11 @@ uint16_t sd_f32_to_bf16(float f) {
  * the scalar loops were a third of LCM-LoRA's load-and-fuse time at full size. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "base/cpu_features.h"
 #define SD_HAVE_F16C_PATH 1
-static int has_f16c(void) { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
+/* CPUID, not __builtin_cpu_supports: clang 14 (the fuzz build) does not know "f16c" */
+static int has_f16c(void) { return sd_cpu_has_f16c() && __builtin_cpu_supports("avx"); }
 
 __attribute__((target("avx,f16c"))) static size_t f16_to_f32_f16c(float *dst, const uint8_t *p, size_t n) {
     size_t i = 0;

@@ -60,6 +60,9 @@ typedef struct sd_weight_loader {
 void sd_weight_store_free(sd_weight_store *store);
 
 /* Loads `name` with exactly the given shape into dst (float32, owned by the store). */
+/* A weight-sized buffer (free with free()): 64-byte aligned, and from 2 MiB on, huge-page backed
+ * where the kernel allows it. */
+void *sd_weights_alloc(size_t bytes);
 sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *name, int ndim, const int64_t *shape);
 /* printf-style name helper for the common per-layer case. */
 /* A projection that runs as a linear layer and that files hold either as a Linear [out, in] or

@@ -6,7 +6,7 @@
  * the B block (1 MB, streamed from L3 once per MC block). */
 #include "backend/cpu/cpu_gemm.h"
 
-#include "backend/cpu/cpu_features.h"
+#include "base/cpu_features.h"
 
 #include "base/dtype.h"
 

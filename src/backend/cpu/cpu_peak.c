@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "backend/cpu/cpu_features.h"
+#include "base/cpu_features.h"
 #include "backend/cpu/cpu_backend.h"
 
 enum { PEAK_ITERS = 4 << 20 };

@@ -1,7 +1,7 @@
 /* cpu_simd_x86.c — x86 SIMD code compiled with per-function target attributes (the build itself
  * stays baseline x86-64) and chosen at run time: the AVX2+FMA and AVX-512 SGEMM micro-kernels and
  * the AVX2 row kernels of cpu_simd.h. On other architectures this file compiles to stubs. */
-#include "backend/cpu/cpu_features.h"
+#include "base/cpu_features.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_simd.h"

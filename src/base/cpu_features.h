@@ -1,7 +1,7 @@
 /* cpu_features.h — CPU features that __builtin_cpu_supports does not name in every compiler we
  * build with (clang 14 knows neither "f16c" nor "avx512bf16"): read from CPUID directly. */
-#ifndef SD_BACKEND_CPU_FEATURES_H
-#define SD_BACKEND_CPU_FEATURES_H
+#ifndef SD_BASE_CPU_FEATURES_H
+#define SD_BASE_CPU_FEATURES_H
 
 #include <stdbool.h>
 
