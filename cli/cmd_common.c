@@ -6,10 +6,10 @@
 #include "commands.h"
 
 void cli_add_model_options(args *a) {
-    args_add(a, "model", false, "diffusers folder or single-file .safetensors checkpoint");
+    args_add(a, "model", false, "diffusers folder, single-file .safetensors checkpoint, or Hugging Face id org/name[@rev]");
     args_add(a, "tokenizer", false, "tokenizer folder (vocab.json + merges.txt) for single-file checkpoints");
     args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
-    args_add(a, "taesd", false, "TAESD folder or file");
+    args_add(a, "taesd", false, "TAESD folder or file, or Hugging Face id (madebyollin/taesd)");
     args_add(a, "variant", false, "weights variant, e.g. fp16 (*.fp16.safetensors)");
     args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
     args_add(a, "lora", false, "LoRA file to fuse at load, PATH[:SCALE] (scale default 1); repeatable");

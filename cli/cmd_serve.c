@@ -126,6 +126,8 @@ int cmd_serve(int argc, char **argv) {
     if (!args_get(&a, "taesd") && !args_flag(&a, "vae"))
         fprintf(stderr, "note: no --taesd: frames are encoded and decoded with the full VAE (much slower)\n");
 
+    /* models named by Hugging Face id and not cached yet are fetched first, asking nothing */
+    if (cli_pull_missing(&a)) return 1;
     double t0 = cli_now_ms();
     sd_model *model = cli_load_model(&a, cli_pipeline_components(&a));
     if (!model) return 1;

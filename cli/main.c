@@ -11,6 +11,7 @@ static void usage(void) {
             "commands:\n"
             "  serve --model M --taesd T [--port 7860]\n"
             "                                  the real-time web demo: open http://127.0.0.1:7860\n"
+            "  pull ORG/NAME [--variant fp16]  download a model by its Hugging Face id into the hub cache\n"
             "  stream --model M --prompt P --input SRC --output DST\n"
             "                                  StreamDiffusion on a video: y4m, image folder, camera, stdin\n"
             "  txt2img --model M --prompt P --output OUT.png     generate an image from a prompt\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "txt2img") == 0) return cmd_txt2img(argc - 2, argv + 2);
     if (strcmp(cmd, "img2img") == 0) return cmd_img2img(argc - 2, argv + 2);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "pull") == 0) return cmd_pull(argc - 2, argv + 2);
     if (strcmp(cmd, "make-model") == 0) return cmd_make_model(argc - 2, argv + 2);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage();
