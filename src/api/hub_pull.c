@@ -399,8 +399,15 @@ static sd_status pull_file(pull_ctx *c, const char *path) {
     if (redirect) absolute_url(next, sizeof next, url, r.location);
     /* the token goes to the hub only, never to the CDN host it redirects to */
     bool same_host = !redirect || strncmp(next, c->endpoint, strlen(c->endpoint)) == 0;
-    sd_status st = download_blob(c, redirect ? next : url, same_host ? c->token : NULL, incomplete, size);
+    const char *get_url = redirect ? next : url, *get_token = same_host ? c->token : NULL;
+    bool had_partial = file_size(incomplete) > 0;
+    sd_status st = download_blob(c, get_url, get_token, incomplete, size);
     if (st == SD_OK) st = verify(incomplete, etag, lfs);
+    if (st != SD_OK && had_partial) { /* the partial file from before may be what is wrong: once more from 0 */
+        unlink(incomplete);
+        st = download_blob(c, get_url, get_token, incomplete, size);
+        if (st == SD_OK) st = verify(incomplete, etag, lfs);
+    }
     if (st != SD_OK) {
         if (file_size(incomplete) >= size) unlink(incomplete); /* complete but wrong: nothing corrupt stays */
         sd_error_prefix("%s", path);
