@@ -12,11 +12,11 @@
 enum { MAX_THREADS = 256 };
 
 void cli_add_model_options(args *a) {
-    args_add(a, "model", false, "diffusers folder or single-file .safetensors checkpoint");
+    args_add(a, "model", false, "diffusers folder, single-file .safetensors checkpoint, or Hugging Face id org/name[@rev]");
     args_require(a, "model");
     args_add(a, "tokenizer", false, "tokenizer folder (vocab.json + merges.txt) for single-file checkpoints");
     args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
-    args_add(a, "taesd", false, "TAESD folder or file");
+    args_add(a, "taesd", false, "TAESD folder or file, or Hugging Face id (madebyollin/taesd)");
     args_add(a, "variant", false, "fp16: read the *.fp16.safetensors files of a diffusers folder");
     args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
     cli_add_threads_option(a);

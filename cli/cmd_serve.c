@@ -123,6 +123,8 @@ int cmd_serve(int argc, char **argv) {
     if (!args_get(&a, "taesd") && !args_flag(&a, "vae"))
         cli_log_warning("no --taesd: frames are encoded and decoded with the full VAE (much slower)");
 
+    /* models named by Hugging Face id and not cached yet are fetched first, asking nothing */
+    if (cli_pull_missing(&a)) return 1;
     sd_model *model = cli_load_model(&a, cli_pipeline_components(&a)); /* prints the load time */
     if (!model) return 1;
     server *srv = NULL;

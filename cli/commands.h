@@ -14,6 +14,13 @@ int cmd_make_model(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+/* Downloads id into the Hugging Face cache with progress on stderr; prints the snapshot folder.
+ * Returns 0 or 1 (error printed). */
+int cli_pull(const char *id, const char *revision, const char *variant, const char *endpoint);
+/* For each --model/--taesd/--lora that is a Hugging Face id not in the cache: pulls it. On failure
+ * prints what to download by hand and where, and a command that needs no download; returns 1. */
+int cli_pull_missing(const args *a);
 
 /* Option value parsers: print the problem and return 2 on a bad value. */
 int cli_parse_int(const char *text, const char *name, long lo, long hi, long *out);

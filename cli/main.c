@@ -12,6 +12,7 @@ static void usage(FILE *out) {
             "commands:\n"
             "  serve --model M --taesd T [--port 7860]\n"
             "                                  the real-time web demo: open http://127.0.0.1:7860\n"
+            "  pull ORG/NAME [--variant fp16]  download a model by its Hugging Face id into the hub cache\n"
             "  stream --model M --prompt P --input SRC --output DST\n"
             "                                  StreamDiffusion on a video: y4m, image folder, camera, stdin\n"
             "  txt2img --model M --prompt P --output OUT.png     generate an image from a prompt\n"
@@ -35,7 +36,8 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {{"stream", cmd_stream},   {"txt2img", cmd_txt2img}, {"img2img", cmd_img2img},       {"tokenize", cmd_tokenize},
-                {"eval", cmd_eval},       {"bench", cmd_bench},     {"serve", cmd_serve},           {"make-model", cmd_make_model}};
+                {"eval", cmd_eval},       {"bench", cmd_bench},     {"serve", cmd_serve},           {"pull", cmd_pull},
+                {"make-model", cmd_make_model}};
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
 int main(int argc, char **argv) {

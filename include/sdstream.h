@@ -452,6 +452,51 @@ sd_status sd_measure_peak_gflops(int n_threads, double *fp32, double *bf16);
  * does on the CPU in float32 (mt19937, torch's Box-Muller layouts for numel < 16 and >= 16). */
 sd_status sd_randn(uint64_t seed, int64_t numel, float *out);
 
+/* ---- Models by Hugging Face id ------------------------------------------------------------ */
+
+/* Everywhere a model, TAESD or LoRA path is taken (sd_model_params.path, .taesd_path, .loras[].path)
+ * a Hugging Face id "org/name[@revision][/file]" works too: when no local file or folder of that
+ * name exists, it is looked up in the hub cache ($HF_HUB_CACHE, $HF_HOME/hub,
+ * ~/.cache/huggingface/hub: models--org--name/snapshots/<commit>/, refs/<revision>, default
+ * revision main), as huggingface_hub and diffusers write it. Loading never downloads. */
+
+/* The local path spec stands for: spec itself when it exists or is not an id, else the cached
+ * snapshot folder (or file in it). SD_ERR_NOT_FOUND when the id is not cached (the message says
+ * where it looked and what to run). */
+sd_status sd_hub_resolve(const char *spec, char *out, size_t out_size);
+
+/* Progress of sd_hub_pull: called for each file as bytes arrive (done of total; total 0 when
+ * unknown) and once more when the file is complete (done == total) or found in the cache already
+ * (cached = 1). */
+typedef void (*sd_pull_progress)(void *user, const char *file, uint64_t done, uint64_t total, int cached);
+
+typedef struct sd_pull_params {
+    const char *id;       /* "org/name[@revision][/file]": the whole pipeline, or one file */
+    const char *revision; /* branch, tag or commit; default: the id's @revision, else "main" */
+    const char *variant;  /* "fp16": the *.fp16.safetensors weights where the repository has them */
+    const char *endpoint; /* default $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* default $HF_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token */
+    sd_pull_progress progress;
+    void *user;
+} sd_pull_params;
+
+typedef struct sd_pull_result {
+    char snapshot[4096];       /* the cached snapshot folder (what the id now resolves to) */
+    char commit[48];           /* the revision's commit hash */
+    int files;                 /* files the pipeline needs */
+    int downloaded;            /* of them, fetched now (the others were complete in the cache) */
+    uint64_t bytes_downloaded; /* bytes received */
+} sd_pull_result;
+
+/* Downloads into the hub cache only the files sdstream needs (model_index.json, configs, tokenizer,
+ * the .safetensors weights of unet, vae and text_encoder, the variant when asked; for a repository
+ * without model_index.json (TAESD, a LoRA) its top-level configs and .safetensors). Never pickles.
+ * Each file is checked against the hub's size and sha256 (LFS) or git sha1 before an atomic rename
+ * into blobs/; a dropped transfer resumes from blobs/<etag>.incomplete. Files already complete are
+ * not downloaded again. Fails with SD_ERR_IO (no network, HTTP errors, HF_HUB_OFFLINE set),
+ * SD_ERR_FORMAT (bad answers, checksum mismatch: nothing is kept), SD_ERR_NOT_FOUND (404). */
+sd_status sd_hub_pull(const sd_pull_params *params, sd_pull_result *result);
+
 #ifdef __cplusplus
 }
 #endif

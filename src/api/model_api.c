@@ -7,6 +7,7 @@
 
 #include "api/model_internal.h"
 #include "base/config.h"
+#include "model/hf_cache.h"
 
 sd_model_params sd_model_params_default(void) {
     sd_model_params p;
@@ -137,6 +138,30 @@ void sd_model_free(sd_model *model) {
     free(model);
 }
 
+typedef struct sd_resolved_paths {
+    char model[SD_PATH_MAX], taesd[SD_PATH_MAX], lora[SD_MAX_LORAS][SD_PATH_MAX];
+    sd_lora loras[SD_MAX_LORAS];
+} sd_resolved_paths;
+
+static sd_status resolve_ids(sd_model_params *p, sd_resolved_paths *r) {
+    SD_TRY(sd_hf_resolve(r->model, sizeof r->model, p->path, "model"));
+    p->path = r->model;
+    if (p->taesd_path && *p->taesd_path) {
+        SD_TRY(sd_hf_resolve(r->taesd, sizeof r->taesd, p->taesd_path, "taesd"));
+        p->taesd_path = r->taesd;
+    }
+    for (int i = 0; i < p->n_loras; i++) {
+        r->loras[i] = p->loras[i];
+        if (!p->loras[i].path || !*p->loras[i].path) continue; /* the LoRA loader names the problem */
+        SD_TRY(sd_hf_resolve_file(r->lora[i], sizeof r->lora[i], p->loras[i].path, "lora"));
+        r->loras[i].path = r->lora[i];
+    }
+    if (p->n_loras > 0) p->loras = r->loras;
+    return SD_OK;
+}
+
+static sd_status load_resolved(sd_model **out, const sd_model_params *params, unsigned components);
+
 sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     SD_CHECK_ARG(out != NULL, "sd_model_load: out is NULL");
     SD_CHECK_ARG(params != NULL, "sd_model_load: params is NULL");
@@ -146,6 +171,22 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
                  "sd_model_load: n_loras %d (0 to %d, with loras set)", params->n_loras, SD_MAX_LORAS);
     SD_CHECK_ARG(params->precision == SD_PRECISION_FP32 || params->precision == SD_PRECISION_BF16,
                  "sd_model_load: unknown precision %d (SD_PRECISION_FP32 or SD_PRECISION_BF16)", (int)params->precision);
+    /* Hugging Face ids ("org/name[@rev][/file]") become their cached snapshot's paths; a local
+     * path of the same spelling wins */
+    sd_model_params resolved = *params;
+    sd_resolved_paths *paths = calloc(1, sizeof *paths);
+    if (!paths) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
+    sd_status rs = resolve_ids(&resolved, paths);
+    if (rs != SD_OK) {
+        free(paths);
+        return rs;
+    }
+    rs = load_resolved(out, &resolved, components);
+    free(paths);
+    return rs;
+}
+
+static sd_status load_resolved(sd_model **out, const sd_model_params *params, unsigned components) {
     sd_model *m = calloc(1, sizeof *m);
     if (!m) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
     m->components = components;

@@ -1,12 +1,12 @@
 /* model_files.c — see model_files.h. */
 #include "model/model_files.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/config.h"
+#include "model/hf_cache.h"
 
 const char *sd_arch_name(sd_arch arch) { return arch == SD_ARCH_SD1 ? "SD 1.x" : "SD 2.x"; }
 const char *sd_layout_name(sd_layout layout) {
@@ -65,34 +65,6 @@ static bool is_tokenizer_dir(const char *dir) {
            sd_is_file(a) && sd_is_file(b);
 }
 
-/* Looks for a snapshot of `repo` (e.g. "models--runwayml--stable-diffusion-v1-5") in the Hugging
- * Face hub cache whose `sub` folder holds a tokenizer. */
-static bool find_in_hf_cache(char *out, const char *repo, const char *sub) {
-    char hub[SD_PATH_MAX];
-    const char *env = getenv("HF_HUB_CACHE");
-    if (env && *env) snprintf(hub, sizeof hub, "%s", env);
-    else if ((env = getenv("HF_HOME")) && *env) snprintf(hub, sizeof hub, "%s/hub", env);
-    else if ((env = getenv("HOME")) && *env) snprintf(hub, sizeof hub, "%s/.cache/huggingface/hub", env);
-    else return false;
-    char snaps[SD_PATH_MAX];
-    if (snprintf(snaps, sizeof snaps, "%s/%s/snapshots", hub, repo) >= (int)sizeof snaps) return false;
-    DIR *d = opendir(snaps);
-    if (!d) return false;
-    bool found = false;
-    struct dirent *e;
-    while (!found && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        char cand[SD_PATH_MAX];
-        if (snprintf(cand, sizeof cand, "%s/%s%s%s", snaps, e->d_name, *sub ? "/" : "", sub) >= (int)sizeof cand) continue;
-        if (is_tokenizer_dir(cand)) {
-            snprintf(out, SD_PATH_MAX, "%s", cand);
-            found = true;
-        }
-    }
-    closedir(d);
-    return found;
-}
-
 static sd_status find_tokenizer(sd_model_files *f, const char *tokenizer_dir, int need) {
     if (tokenizer_dir && *tokenizer_dir) {
         if (!is_tokenizer_dir(tokenizer_dir))
@@ -112,15 +84,15 @@ static sd_status find_tokenizer(sd_model_files *f, const char *tokenizer_dir, in
         sd_arch arch;
         const char *repo, *sub;
     } cache[] = {
-        {SD_ARCH_SD1, "models--runwayml--stable-diffusion-v1-5", "tokenizer"},
-        {SD_ARCH_SD1, "models--stable-diffusion-v1-5--stable-diffusion-v1-5", "tokenizer"},
-        {SD_ARCH_SD1, "models--openai--clip-vit-large-patch14", ""},
-        {SD_ARCH_SD2, "models--stabilityai--sd-turbo", "tokenizer"},
-        {SD_ARCH_SD2, "models--stabilityai--stable-diffusion-2-1-base", "tokenizer"},
-        {SD_ARCH_SD2, "models--stabilityai--stable-diffusion-2-1", "tokenizer"},
+        {SD_ARCH_SD1, "runwayml/stable-diffusion-v1-5", "tokenizer"},
+        {SD_ARCH_SD1, "stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"},
+        {SD_ARCH_SD1, "openai/clip-vit-large-patch14", ""},
+        {SD_ARCH_SD2, "stabilityai/sd-turbo", "tokenizer"},
+        {SD_ARCH_SD2, "stabilityai/stable-diffusion-2-1-base", "tokenizer"},
+        {SD_ARCH_SD2, "stabilityai/stable-diffusion-2-1", "tokenizer"},
     };
     for (size_t i = 0; i < sizeof cache / sizeof cache[0]; i++)
-        if (cache[i].arch == f->arch && find_in_hf_cache(f->tokenizer_dir, cache[i].repo, cache[i].sub)) return SD_OK;
+        if (cache[i].arch == f->arch && sd_hf_find_snapshot(f->tokenizer_dir, cache[i].repo, cache[i].sub, is_tokenizer_dir)) return SD_OK;
     if (!need) return SD_OK;
     return sd_fail(SD_ERR_NOT_FOUND,
                    "%s: a single-file checkpoint carries no tokenizer; pass --tokenizer DIR, a folder with vocab.json "
