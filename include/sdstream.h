@@ -36,6 +36,12 @@
 extern "C" {
 #endif
 
+/* libsdstream.so is compiled with -fvisibility=hidden: only what this header declares is exported
+ * (internal sd_* helpers stay out of the ABI). For a program including it this changes nothing. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define SDSTREAM_VERSION "0.1.0"
 
 /* Status codes, sqlite-style: SD_OK is 0, everything else is a failure class. */
@@ -423,6 +429,10 @@ sd_status sd_measure_peak_gflops(int n_threads, double *fp32, double *bf16);
 /* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))
  * does on the CPU in float32 (mt19937, torch's Box-Muller layouts for numel < 16 and >= 16). */
 sd_status sd_randn(uint64_t seed, int64_t numel, float *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
