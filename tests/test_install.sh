@@ -32,7 +32,7 @@ echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' 
 
 # exports: every defined dynamic symbol is an sd_* function the public header declares, and back
 nm -D --defined-only "$real" | awk '{print $3}' | sort -u >"$work/exported.txt"
-sed -e 's#/\*.*\*/##' "$prefix/include/sdstream.h" | grep -oE '\bsd_[a-z0-9_]+[[:space:]]*\(' |
+cc -E -P -x c "$prefix/include/sdstream.h" | grep -oE '\bsd_[a-z0-9_]+[[:space:]]*\(' |
   sed 's/[[:space:]]*($//' | sort -u >"$work/declared.txt"
 bad=$(grep -v '^sd_' "$work/exported.txt" || true)
 [ -z "$bad" ] || fail "exported symbols outside sd_*: $bad"
