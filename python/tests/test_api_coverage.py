@@ -70,7 +70,8 @@ def test_every_public_struct_is_mirrored_or_skipped():
 
 CONSTANTS = {"SD_TOKENS": _lib.SD_TOKENS, "SD_MAX_T_INDEX": _lib.SD_MAX_T_INDEX,
              "SD_MAX_LORAS": _lib.SD_MAX_LORAS, "SD_OK": _lib.SD_OK, "SD_ERR_ARG": _lib.SD_ERR_ARG,
-             "SD_ERR_UNSUPPORTED": _lib.SD_ERR_UNSUPPORTED, "SD_ERR_STATE": _lib.SD_ERR_STATE,
+             "SD_ERR_UNSUPPORTED": _lib.SD_ERR_UNSUPPORTED,
+             "SD_ERR_NOT_FOUND": _lib.SD_ERR_NOT_FOUND, "SD_ERR_STATE": _lib.SD_ERR_STATE,
              "SD_COMPONENT_ALL": _lib.SD_COMPONENT_ALL, "SD_PRECISION_FP32": _lib.SD_PRECISION_FP32,
              "SD_PRECISION_BF16": _lib.SD_PRECISION_BF16,
              **{f"SD_CFG_{k.upper()}": v for k, v in _lib.CFG_TYPES.items()}}
