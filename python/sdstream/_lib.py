@@ -238,3 +238,27 @@ def encode(text, what):
         raise arg_error(f"{what}: expected a string or path, got {type(text).__name__}")
     return text.encode("utf-8")
 
+
+class Handle:
+    """Base of the objects owning a C handle: `handle` raises once closed; `with` and garbage
+    collection close it. Subclasses set _handle and _what and define close()."""
+    _handle = None
+    _what = "object"
+
+    @property
+    def handle(self):
+        if not self._handle:
+            raise arg_error(f"this {self._what} is closed", SD_ERR_STATE)
+        return self._handle
+
+    def close(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

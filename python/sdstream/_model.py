@@ -92,13 +92,14 @@ def _check_backend(backend, dtype):
     return _DTYPES[key]
 
 
-class Model:
+class Model(_lib.Handle):
     """A loaded model: a diffusers folder or single .safetensors checkpoint, optionally a TAESD
     and LoRAs fused at load. Raises sdstream.Error with the library's message on failure."""
 
+    _what = "Model"
+
     def __init__(self, path, taesd=None, lora=None, dtype=None, backend=None, *, tokenizer=None,
                  config=None, variant=None, threads=0, lora_allow_unused=False):
-        self._handle = None
         precision = _check_backend(backend, dtype)
         loras = _lora_list(lora)
         params = lib.sd_model_params_default()
@@ -119,25 +120,10 @@ class Model:
         lib.sd_model_load(ctypes.byref(handle), ctypes.byref(params))
         self._handle = handle
 
-    @property
-    def handle(self):
-        if not self._handle:
-            raise arg_error("this Model is closed", _lib.SD_ERR_STATE)
-        return self._handle
-
     def close(self):
         if self._handle:
             lib.sd_model_free(self._handle)
             self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
     def describe(self):
         return lib.sd_model_describe(self.handle).decode()

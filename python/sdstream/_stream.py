@@ -17,12 +17,13 @@ from ._lib import arg_error, encode, lib
 from ._model import Model
 
 
-class StreamDiffusion:
+class StreamDiffusion(_lib.Handle):
     """A StreamDiffusion stream (img2img on frames, or txt2img), its model loaded or borrowed.
 
     model: a path (diffusers folder or .safetensors) or an sdstream.Model (then taesd, lora, dtype,
     backend belong to that Model). Parameters after the first line mirror upstream's wrapper;
     similar_image_filter_threshold > 0 turns on the stochastic similarity filter."""
+    _what = "stream"
 
     def __init__(self, model, taesd=None, t_index_list=(32, 45), width=512, height=512,
                  cfg_type="self", guidance_scale=1.2, delta=1.0, seed=2, lora=None, backend=None,
@@ -31,7 +32,7 @@ class StreamDiffusion:
                  similar_image_filter_threshold=0.0, similar_image_filter_max_skip_frame=10,
                  frame_seed=None, filter_seed=0, use_tiny_vae=True, turbo=False, tokenizer=None,
                  config=None, variant=None, threads=0, output_type=None):
-        self._handle = None
+        self.model, self._owns_model = None, False
         if mode not in ("img2img", "txt2img"):
             raise arg_error(f"mode: expected 'img2img' or 'txt2img', got {mode!r}")
         if cfg_type not in _lib.CFG_TYPES:
@@ -86,12 +87,6 @@ class StreamDiffusion:
 
     # ---- lifetime --------------------------------------------------------------------------
 
-    @property
-    def handle(self):
-        if not self._handle:
-            raise arg_error("this stream is closed", _lib.SD_ERR_STATE)
-        return self._handle
-
     def _close_model(self):
         if self._owns_model and self.model is not None:
             self.model.close()
@@ -103,16 +98,6 @@ class StreamDiffusion:
             lib.sd_stream_free(self._handle)
             self._handle = None
         self._close_model()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None or getattr(self, "_owns_model", False):
-            self.close()
 
     # ---- prompt and live updates -----------------------------------------------------------
 
