@@ -37,6 +37,12 @@
 extern "C" {
 #endif
 
+/* libsdstream.so is compiled with -fvisibility=hidden: only what this header declares is exported
+ * (internal sd_* helpers stay out of the ABI). For a program including it this changes nothing. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define SDSTREAM_VERSION "0.1.0"
 
 /* Status codes, sqlite-style: SD_OK is 0, everything else is a failure class. */
@@ -496,6 +502,10 @@ typedef struct sd_pull_result {
  * not downloaded again. Fails with SD_ERR_IO (no network, HTTP errors, HF_HUB_OFFLINE set),
  * SD_ERR_FORMAT (bad answers, checksum mismatch: nothing is kept), SD_ERR_NOT_FOUND (404). */
 sd_status sd_hub_pull(const sd_pull_params *params, sd_pull_result *result);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
