@@ -275,7 +275,8 @@ void *engine_main(void *arg) {
         if (!e) break;
         /* take the work: the config by value, the frame by swapping buffers */
         serve_config want;
-        bool has_config = s->config_dirty;
+        /* a session's first frame or request builds its stream from the current config */
+        bool has_config = s->config_dirty || !e->has_stream;
         if (has_config) want = s->config;
         s->config_dirty = false;
         bool has_input = s->in_full;

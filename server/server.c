@@ -232,7 +232,9 @@ static int on_open(server *srv, struct lws *wsi, conn *c) {
     s->wsi = wsi;
     s->state = active < srv->p.max_sessions ? SESSION_ACTIVE : SESSION_QUEUED;
     s->config = srv->p.defaults;
-    s->config_dirty = true; /* the engine builds the stream as soon as the session is active */
+    /* no engine work yet: the stream is built with the first config, frame or txt2img request, so
+     * connections that open and go (storms, port scans) cost the model nothing */
+    s->config_dirty = false;
     s->created_ms = serve_now_ms();
     srv->sessions[slot] = s;
     srv->counters.sessions_total++;
@@ -553,7 +555,9 @@ int server_create(server **out, sd_model *model, const server_params *params, ch
     srv->model = model;
     srv->p = *params;
     snprintf(srv->model_desc, sizeof srv->model_desc, "%s", sd_model_describe(model));
-    srv->n_slots = params->max_sessions + params->max_queue;
+    /* room beyond the limits for closed sessions the engine has not freed yet (it frees them
+     * between frames): a burst of short connections must not fill the table for a live client */
+    srv->n_slots = 2 * (params->max_sessions + params->max_queue) + 16;
     srv->sessions = calloc((size_t)srv->n_slots, sizeof *srv->sessions);
     x->codec = jpeg_codec_create();
     pthread_mutex_init(&srv->lock, NULL);

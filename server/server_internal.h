@@ -41,7 +41,7 @@ struct server {
 
     pthread_mutex_t lock;
     pthread_cond_t wake;     /* the engine waits on it for work */
-    session **sessions;      /* max_sessions + max_queue slots; NULL = free */
+    session **sessions;      /* n_slots: twice the limits + 16, room for closed ones not yet freed */
     int n_slots;
     int rr_next;             /* round-robin start for the engine's next pick */
     uint64_t next_serial;
