@@ -293,9 +293,21 @@ int main(void) {
         unet(m, "folder");
         prompts(m);
         /* an SDXL UNet without its added conditioning is an error naming it */
-        char in[4096];
-        snprintf(in, sizeof in, "%s", ids_file("te1.input_ids", "sdxl_no_added.safetensors"));
-        CHECK(sd_model_eval_file(m, "unet", in, check_tmp("sdxl_x.safetensors")) == SD_ERR_NOT_FOUND, "unet input checked");
+        sd_safetensors *g = NULL;
+        CHECK_OK(sd_st_open(&g, check_ref(k_unet)));
+        static const char *keep[] = {"sample", "timestep", "encoder_hidden_states"};
+        sd_st_entry e[3];
+        for (int i = 0; g && i < 3; i++) {
+            const sd_st_tensor *t = sd_st_find(g, keep[i]);
+            e[i] = (sd_st_entry){keep[i], t->dtype, t->ndim, {0}, sd_st_data(g, t)};
+            for (int d = 0; d < t->ndim; d++) e[i].shape[d] = t->shape[d];
+        }
+        const char *in = check_tmp("sdxl_no_added.safetensors");
+        if (g) CHECK_OK(sd_st_write(in, e, 3, NULL, NULL, 0));
+        CHECK(sd_model_eval_file(m, "unet", in, check_tmp("sdxl_x.safetensors")) == SD_ERR_NOT_FOUND &&
+                  strstr(sd_last_error(), "text_embeds") && strstr(sd_last_error(), "[3, 40]"),
+              "unet input without text_embeds: %s", sd_last_error());
+        sd_st_close(g);
         sd_model_free(m);
     }
 
