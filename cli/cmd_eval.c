@@ -7,7 +7,7 @@
 #include "log.h"
 
 static unsigned component_bits(const char *name) {
-    if (strcmp(name, "text_encoder") == 0) return SD_COMPONENT_TEXT_ENCODER;
+    if (strcmp(name, "text_encoder") == 0 || strcmp(name, "text_encoder_2") == 0) return SD_COMPONENT_TEXT_ENCODER;
     if (strcmp(name, "unet") == 0) return SD_COMPONENT_UNET;
     if (strncmp(name, "vae_", 4) == 0) return SD_COMPONENT_VAE;
     if (strncmp(name, "taesd_", 6) == 0) return SD_COMPONENT_TAESD;
@@ -17,14 +17,16 @@ static unsigned component_bits(const char *name) {
 int cmd_eval(int argc, char **argv) {
     args a = {.usage = "sdstream eval --model M --component NAME --input IN.safetensors --output OUT.safetensors",
               .notes = "components and their tensors (input -> output):\n"
-                       "  text_encoder   input_ids -> last_hidden_state\n"
-                       "  unet           sample, timestep, encoder_hidden_states -> noise_pred\n"
+                       "  text_encoder   input_ids -> last_hidden_state (SDXL: + penultimate_hidden_state)\n"
+                       "  text_encoder_2 input_ids -> last_hidden_state, penultimate_hidden_state, text_embeds (SDXL)\n"
+                       "  unet           sample, timestep, encoder_hidden_states (SDXL: + text_embeds, time_ids)\n"
+                       "                 -> noise_pred\n"
                        "  vae_encode     image -> latent_mean, latent_std\n"
                        "  vae_decode     latent -> image\n"
                        "  taesd_encode   image -> latents        (--model: the TAESD folder)\n"
                        "  taesd_decode   latents -> image        (--model: the TAESD folder)\n"};
     cli_add_model_options(&a);
-    args_add(&a, "component", false, "text_encoder|unet|vae_encode|vae_decode|taesd_encode|taesd_decode");
+    args_add(&a, "component", false, "text_encoder|text_encoder_2|unet|vae_encode|vae_decode|taesd_encode|taesd_decode");
     args_require(&a, "component");
     args_add(&a, "input", false, "input .safetensors with the component's named input tensors");
     args_require(&a, "input");
@@ -36,9 +38,9 @@ int cmd_eval(int argc, char **argv) {
     if (cli_check_model_options(&a)) return 2;
     unsigned bits = component_bits(component);
     if (!bits) {
-        static const char *names[] = {"text_encoder", "unet", "vae_encode", "vae_decode", "taesd_encode", "taesd_decode"};
-        const char *near = args_closest(component, names, 6);
-        cli_log_error("unknown component '%s'%s%s%s (text_encoder, unet, vae_encode, vae_decode, taesd_encode or taesd_decode)",
+        static const char *names[] = {"text_encoder", "text_encoder_2", "unet", "vae_encode", "vae_decode", "taesd_encode", "taesd_decode"};
+        const char *near = args_closest(component, names, 7);
+        cli_log_error("unknown component '%s'%s%s%s (text_encoder, text_encoder_2, unet, vae_encode, vae_decode, taesd_encode or taesd_decode)",
                       component, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return 2;
     }

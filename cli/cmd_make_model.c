@@ -1,4 +1,4 @@
-/* cmd_make_model.c — `sdstream make-model --arch sd-turbo|sd15 --random --output DIR`: a full-size
+/* cmd_make_model.c — `sdstream make-model --arch sd-turbo|sd15|sdxl-turbo --random --output DIR`: a full-size
  * model in the real architecture with random weights, for benchmarks. */
 #include <stdio.h>
 
@@ -6,8 +6,8 @@
 #include "log.h"
 
 int cmd_make_model(int argc, char **argv) {
-    args a = {.usage = "sdstream make-model --arch sd-turbo|sd15 --random --output DIR [--dtype fp16] [--lcm-lora DIR]"};
-    args_add(&a, "arch", false, "sd-turbo or sd15");
+    args a = {.usage = "sdstream make-model --arch sd-turbo|sd15|sdxl-turbo --random --output DIR [--dtype fp16] [--lcm-lora DIR]"};
+    args_add(&a, "arch", false, "sd-turbo, sd15 or sdxl-turbo");
     args_require(&a, "arch");
     args_add(&a, "random", true, "random weights (required: the only kind this command makes)");
     args_require(&a, "random");

@@ -24,7 +24,7 @@ static void usage(FILE *out) {
             "                                  taesd_encode, taesd_decode) on named tensors\n"
             "  bench --model M --taesd T [--sizes 256,512] [--json]\n"
             "                                  time each component against the measured peak\n"
-            "  make-model --arch sd-turbo|sd15 --random --output DIR\n"
+            "  make-model --arch sd-turbo|sd15|sdxl-turbo --random --output DIR\n"
             "                                  write a full-size model with random weights (benchmarks)\n"
             "  --version                       print the version and compiled-in backends\n"
             "Run 'sdstream <command> --help' for a command's options. Every command takes --threads N\n"

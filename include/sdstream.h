@@ -193,12 +193,22 @@ const char *sd_model_describe(const sd_model *model);
  * to SD_TOKENS with the model's pad id. ids must hold SD_TOKENS entries. */
 sd_status sd_model_tokenize(sd_model *model, const char *prompt, int32_t ids[SD_TOKENS]);
 
-/* Width of the text encoder's hidden state (768 for SD 1.x, 1024 for SD 2.x). */
+/* Width of the prompt embedding the UNet reads (768 for SD 1.x, 1024 for SD 2.x; SDXL: both text
+ * encoders' widths together, 768 + 1280 = 2048). */
 int sd_model_text_hidden_size(const sd_model *model);
 
-/* Runs the text encoder on a prompt: out receives the last hidden state, SD_TOKENS rows of
- * sd_model_text_hidden_size() floats (row-major). out_len is the capacity of out in floats. */
+/* Runs the text encoder on a prompt: out receives the prompt embedding, SD_TOKENS rows of
+ * sd_model_text_hidden_size() floats (row-major). out_len is the capacity of out in floats.
+ * SD 1.x/2.x: the last hidden state. SDXL: as diffusers' StableDiffusionXLPipeline.encode_prompt,
+ * both encoders' penultimate hidden states side by side (each tokenized by its own tokenizer). */
 sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out, size_t out_len);
+
+/* SDXL's pooled prompt embedding width (text_encoder_2's projection_dim, 1280); 0 for SD 1.x/2.x. */
+int sd_model_text_pooled_size(const sd_model *model);
+
+/* SDXL: the pooled prompt embedding (text_encoder_2's text_embeds) into out, sd_model_text_pooled_size()
+ * floats (out_len: capacity in floats). SD_ERR_STATE for SD 1.x/2.x models, which have none. */
+sd_status sd_model_encode_prompt_pooled(sd_model *model, const char *prompt, float *out, size_t out_len);
 
 /* The number of BPE tokens of a prompt, without the start and end tokens. CLIP reads
  * SD_TOKENS - 2 = 75 of them; the rest are truncated (as diffusers does). */

@@ -180,7 +180,8 @@ static void model_cases(void) {
     snprintf(root, sizeof root, "%s", make_model_copy("m_sdxl"));
     snprintf(path, sizeof path, "%s/model_index.json", root);
     replace_in_file(path, "\"StableDiffusionPipeline\"", "\"StableDiffusionXLPipeline\"");
-    expect_load("SDXL pipeline", root, NULL, SD_ERR_UNSUPPORTED, "SDXL", "model_index.json");
+    /* an XL class without text_encoder_2 (a refiner's layout): SDXL base/turbo need both encoders */
+    expect_load("SDXL pipeline without text_encoder_2", root, NULL, SD_ERR_UNSUPPORTED, "text_encoder_2", "model_index.json");
 
     snprintf(root, sizeof root, "%s", make_model_copy("m_novocab"));
     snprintf(path, sizeof path, "%s/tokenizer/vocab.json", root);

@@ -7,7 +7,7 @@
  *     --t-index-list, writes .jpg, and equals the API path;
  *   - tiny-sd21 (full VAE) generates, with classic CFG (--guidance 1.5 --negative-prompt);
  *   - bad inputs (sizes, non-images, truncated and huge PNGs, output type, options) and bad model
- *     configs (v-prediction, an unknown block type, SDXL's added embedding) each fail with their
+ *     configs (v-prediction, an unknown block type, an added embedding other than SDXL's) each fail with their
  *     exit code and a message naming the problem. */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -373,8 +373,9 @@ static void bad_config_cases(void) {
                     "v_prediction");
     bad_config_case("gen_m_block", "unet/config.json", "s|\"CrossAttnDownBlock2D\"|\"SimpleCrossAttnDownBlock2D\"|",
                     "down block", "SimpleCrossAttnDownBlock2D");
-    bad_config_case("gen_m_sdxl", "unet/config.json", "s|\"addition_embed_type\": null|\"addition_embed_type\": \"text_time\"|",
-                    "SDXL", "addition_embed_type");
+    /* SDXL's text_time is supported; other added embeddings (Kandinsky's text_image) are not */
+    bad_config_case("gen_m_added", "unet/config.json", "s|\"addition_embed_type\": null|\"addition_embed_type\": \"text_image\"|",
+                    "text_image", "addition_embed_type");
 }
 
 int main(void) {

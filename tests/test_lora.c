@@ -187,7 +187,7 @@ static void test_fused_weights(const char *lora_rel, const char *golden_rel, con
     if (g && u.store.n) {
         char l[128];
         snprintf(l, sizeof l, "%s to_q", label);
-        check_weight(g, "weight.attn_linear.fused", &u.down[0].attentions[0].attn1_q, l);
+        check_weight(g, "weight.attn_linear.fused", &u.down[0].attentions[0].blocks[0].attn1_q, l);
         snprintf(l, sizeof l, "%s conv1 3x3", label);
         check_weight(g, "weight.conv3x3.fused", &u.down[0].resnets[0].conv1_w, l);
         snprintf(l, sizeof l, "%s proj_in 1x1", label);
@@ -335,7 +335,7 @@ static void test_16bit_files(void) {
         double rel = check_file_rel_error(golden, out, "noise_pred");
         CHECK(rel < 1e-2 && rel > 0, "fp16 model + LoRA: relative error %.3g", rel);
         printf("%-40s UNet output relative error %.3g\n", "fp16 model + F32 LoRA", rel);
-        CHECK(m->unet.down[0].attentions[0].attn1_q.dtype == SD_DTYPE_F16, "fp16 model keeps 16-bit weights with a LoRA");
+        CHECK(m->unet.down[0].attentions[0].blocks[0].attn1_q.dtype == SD_DTYPE_F16, "fp16 model keeps 16-bit weights with a LoRA");
         sd_model_free(m);
     }
 }

@@ -1,6 +1,7 @@
 /* test_stream.c — StreamDiffusion end to end against every golden stream case (shared/reference
  * README §2.6): stream batch and sequential, every cfg_type, txt2img and sd-turbo txt2img, the KL
- * VAE, two frames per call, the similarity filter. The parameters come from each golden's
+ * VAE, two frames per call, the similarity filter; and the six SDXL cases (§2.8: each UNet row with
+ * its prompt's pooled embedding and time_ids). The parameters come from each golden's
  * metadata; the stream draws its own noise from the same seeds (prepare 2, global 1234, filter
  * 4321), so matching also proves the noise is torch's. Every call's output must match within 1e-3
  * relative error, and the filter's decisions exactly. */
@@ -21,9 +22,9 @@ static const char *meta(const sd_safetensors *g, const char *key) {
 
 static double meta_num(const sd_safetensors *g, const char *key) { return atof(meta(g, key)); }
 
-static void run_case(const char *name) {
+static void run_case(const char *dir, const char *name) {
     char rel[256], path[4096];
-    snprintf(rel, sizeof rel, "golden/stream/%s.safetensors", name);
+    snprintf(rel, sizeof rel, "golden/%s/%s.safetensors", dir, name);
     snprintf(path, sizeof path, "%s", check_ref(rel));
     sd_safetensors *g = NULL;
     CHECK_OK(sd_st_open(&g, path));
@@ -126,6 +127,12 @@ int main(int argc, char **argv) {
         "sd21_i2i_self_batch_d0.5",    "sd21_t2i_none_batch_t4",        "sd21_t2i_sd_turbo_t0",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (argc < 2 || strcmp(argv[1], cases[i]) == 0) run_case(cases[i]);
+        if (argc < 2 || strcmp(argv[1], cases[i]) == 0) run_case("stream", cases[i]);
+    static const char *sdxl_cases[] = {
+        "tiny-sdxl_i2i_none_t35",        "tiny-sdxl_i2i_self_t20_40_d0.8", "tiny-sdxl_i2i_initialize_t30_45",
+        "tiny-sdxl_i2i_full_t32",        "tiny-sdxl_t2i_none_t0",          "tiny-sdxl_i2i_none_t35_vaekl",
+    };
+    for (size_t i = 0; i < sizeof sdxl_cases / sizeof sdxl_cases[0]; i++)
+        if (argc < 2 || strcmp(argv[1], sdxl_cases[i]) == 0) run_case("sdxl/stream", sdxl_cases[i]);
     return check_finish();
 }

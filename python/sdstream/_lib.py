@@ -131,7 +131,9 @@ SKIPPED_STRUCTS = {
 
 # ---- functions --------------------------------------------------------------------------------
 
-STATUS = c_int  # sd_status: checked by errcheck, a failure raises Error
+class STATUS(c_int):
+    """sd_status: its own type (not plain c_int, which int-returning functions such as
+    sd_model_text_hidden_size use), so only status returns are checked by errcheck and raise."""
 model_p = c_void_p
 stream_p = c_void_p
 
@@ -155,6 +157,8 @@ FUNCTIONS = {
     "sd_model_text_hidden_size": (c_int, [model_p]),
     "sd_model_encode_prompt": (STATUS, [model_p, c_char_p, c_void_p, c_size_t]),
     "sd_model_eval_file": (STATUS, [model_p, c_char_p, c_char_p, c_char_p]),
+    "sd_model_text_pooled_size": (c_int, [model_p]),
+    "sd_model_encode_prompt_pooled": (STATUS, [model_p, c_char_p, c_void_p, c_size_t]),
     "sd_model_count_tokens": (STATUS, [model_p, c_char_p, POINTER(c_int)]),
     "sd_model_token_text": (c_char_p, [model_p, c_int32]),
     "sd_stream_params_check": (STATUS, [POINTER(sd_stream_params)]),
@@ -219,9 +223,10 @@ def _load():
 
 
 def _errcheck(status, func, args):
-    if status != SD_OK:
-        raise Error(status, status_name(status), lib.sd_last_error().decode("utf-8", "replace"))
-    return status
+    code = status.value  # a STATUS instance: ctypes does not convert subclasses of c_int
+    if code != SD_OK:
+        raise Error(code, status_name(code), lib.sd_last_error().decode("utf-8", "replace"))
+    return code
 
 
 def _bind(dll):

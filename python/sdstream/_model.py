@@ -147,6 +147,20 @@ class Model(_lib.Handle):
         lib.sd_model_encode_prompt(self.handle, encode(prompt, "prompt"), out.ctypes.data, out.size)
         return out
 
+    @property
+    def text_pooled_size(self):
+        """SDXL's pooled embedding width (1280); 0 for SD 1.x/2.x."""
+        return lib.sd_model_text_pooled_size(self.handle)
+
+    def encode_prompt_pooled(self, prompt):
+        """SDXL: the pooled prompt embedding (text_encoder_2's text_embeds), float32 (pooled_size,)."""
+        size = self.text_pooled_size
+        if size <= 0:
+            raise arg_error("encode_prompt_pooled: only SDXL models have a pooled embedding", _lib.SD_ERR_STATE)
+        out = np.empty((size,), dtype=np.float32)
+        lib.sd_model_encode_prompt_pooled(self.handle, encode(prompt, "prompt"), out.ctypes.data, out.size)
+        return out
+
     def eval_file(self, component, input_path, output_path):
         """Runs one component on the tensors of a safetensors file (see `sdstream eval`)."""
         lib.sd_model_eval_file(self.handle, encode(component, "component"),

@@ -61,8 +61,8 @@ static sd_status write_outputs(sd_model *m, const char *path, const char *compon
     return st;
 }
 
-static sd_status eval_text_encoder(sd_model *m, const sd_safetensors *in, const char *output_path) {
-    SD_TRY(sd_model_require(m, SD_COMPONENT_TEXT_ENCODER, "eval text_encoder"));
+/* input_ids I64/I32 [batch, 77] within text's vocabulary -> *ids (malloc'd), *batch. */
+static sd_status read_ids(const sd_safetensors *in, const sd_clip_text *text, int32_t **ids, int *batch) {
     const sd_st_tensor *t = sd_st_find(in, "input_ids");
     if (!t) return sd_fail(SD_ERR_NOT_FOUND, "%s: tensor 'input_ids' not found (expected I64 or I32 [batch, 77])", in->path);
     if ((t->dtype != SD_DTYPE_I64 && t->dtype != SD_DTYPE_I32) || t->ndim != 2 || t->shape[1] != SD_TOKENS ||
@@ -72,13 +72,11 @@ static sd_status eval_text_encoder(sd_model *m, const sd_safetensors *in, const 
         return sd_fail(SD_ERR_FORMAT, "%s: tensor 'input_ids': expected I64 or I32 [1..%d, 77], found %s %s", in->path,
                        SD_EVAL_MAX_BATCH, sd_dtype_name(t->dtype), s);
     }
-    int batch = (int)t->shape[0];
-    int64_t hidden = m->text.cfg.hidden_size;
-    int32_t *ids = malloc((size_t)batch * SD_TOKENS * sizeof *ids);
-    float *hs = malloc((size_t)batch * SD_TOKENS * (size_t)hidden * sizeof *hs);
-    sd_status st = (ids && hs) ? SD_OK : sd_fail(SD_ERR_NOMEM, "eval text_encoder: out of memory");
+    *batch = (int)t->shape[0];
+    *ids = malloc((size_t)t->numel * sizeof **ids);
+    if (!*ids) return sd_fail(SD_ERR_NOMEM, "eval: out of memory");
     const uint8_t *src = sd_st_data(in, t);
-    for (int64_t i = 0; st == SD_OK && i < t->numel; i++) {
+    for (int64_t i = 0; i < t->numel; i++) {
         int64_t v;
         if (t->dtype == SD_DTYPE_I64) memcpy(&v, src + 8 * i, 8);
         else {
@@ -86,20 +84,57 @@ static sd_status eval_text_encoder(sd_model *m, const sd_safetensors *in, const 
             memcpy(&v32, src + 4 * i, 4);
             v = v32;
         }
-        if (v < 0 || v >= m->text.cfg.vocab_size)
-            st = sd_fail(SD_ERR_FORMAT, "%s: tensor 'input_ids'[%" PRId64 "] = %" PRId64 " is outside the vocabulary (0..%d)",
-                         in->path, i, v, m->text.cfg.vocab_size - 1);
-        else ids[i] = (int32_t)v;
+        if (v < 0 || v >= text->cfg.vocab_size) {
+            free(*ids);
+            *ids = NULL;
+            return sd_fail(SD_ERR_FORMAT, "%s: tensor 'input_ids'[%" PRId64 "] = %" PRId64 " is outside the vocabulary (0..%d)",
+                           in->path, i, v, text->cfg.vocab_size - 1);
+        }
+        (*ids)[i] = (int32_t)v;
     }
-    if (st == SD_OK) st = sd_clip_text_forward(&m->text, m->backend, &m->arena, ids, batch, hs);
+    return SD_OK;
+}
+
+/* One text encoder on input_ids: last_hidden_state; for SDXL's encoders also the penultimate
+ * hidden state (what SDXL conditions on) and, with a projection, text_embeds. */
+static sd_status eval_clip(sd_model *m, sd_clip_text *text, const char *component, const sd_safetensors *in,
+                           const char *output_path) {
+    int batch = 0;
+    int32_t *ids = NULL;
+    SD_TRY(read_ids(in, text, &ids, &batch));
+    const bool sdxl = m->files.arch == SD_ARCH_SDXL, pooled = sdxl && text->cfg.projection_dim > 0;
+    const int64_t hidden = text->cfg.hidden_size, rows = (int64_t)batch * SD_TOKENS * hidden;
+    float *last = malloc((size_t)rows * sizeof *last);
+    float *pen = sdxl ? malloc((size_t)rows * sizeof *pen) : NULL;
+    float *emb = pooled ? malloc((size_t)batch * (size_t)text->cfg.projection_dim * sizeof *emb) : NULL;
+    sd_status st = (last && (!sdxl || pen) && (!pooled || emb)) ? SD_OK : sd_fail(SD_ERR_NOMEM, "eval: out of memory");
+    const sd_clip_text_outputs o = {.last_hidden_state = last, .penultimate = pen, .text_embeds = emb};
+    if (st == SD_OK) st = sd_clip_text_forward_outputs(text, m->backend, &m->arena, ids, batch, &o);
     if (st == SD_OK) {
-        sd_st_entry e = {"last_hidden_state", SD_DTYPE_F32, 3, {batch, SD_TOKENS, hidden}, hs};
-        const char *vals[] = {"text_encoder", SDSTREAM_VERSION};
-        st = sd_st_write(output_path, &e, 1, g_meta_keys, vals, 2);
+        sd_st_entry e[3] = {{"last_hidden_state", SD_DTYPE_F32, 3, {batch, SD_TOKENS, hidden}, last},
+                            {"penultimate_hidden_state", SD_DTYPE_F32, 3, {batch, SD_TOKENS, hidden}, pen},
+                            {"text_embeds", SD_DTYPE_F32, 2, {batch, text->cfg.projection_dim}, emb}};
+        const char *vals[] = {component, SDSTREAM_VERSION};
+        st = sd_st_write(output_path, e, sdxl ? (pooled ? 3 : 2) : 1, g_meta_keys, vals, 2);
     }
     free(ids);
-    free(hs);
+    free(last);
+    free(pen);
+    free(emb);
     return st;
+}
+
+static sd_status eval_text_encoder(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_TEXT_ENCODER, "eval text_encoder"));
+    return eval_clip(m, &m->text, "text_encoder", in, output_path);
+}
+
+static sd_status eval_text_encoder_2(sd_model *m, const sd_safetensors *in, const char *output_path) {
+    SD_TRY(sd_model_require(m, SD_COMPONENT_TEXT_ENCODER, "eval text_encoder_2"));
+    if (m->files.arch != SD_ARCH_SDXL)
+        return sd_fail(SD_ERR_STATE, "eval text_encoder_2: %s models have one text encoder (text_encoder_2 is SDXL's)",
+                       sd_arch_name(m->files.arch));
+    return eval_clip(m, &m->text_2, "text_encoder_2", in, output_path);
 }
 
 /* timestep: I64/I32/F32 [B] (or a single value for the whole batch). */
@@ -135,6 +170,24 @@ static sd_status read_timesteps(const sd_safetensors *in, int64_t batch, float *
     return SD_OK;
 }
 
+/* A float tensor [batch, width] into new host memory (SDXL's text_embeds / time_ids). */
+static sd_status read_host(const sd_safetensors *in, const char *name, int64_t batch, int64_t width, float **out) {
+    const sd_st_tensor *t = sd_st_find(in, name);
+    if (!t)
+        return sd_fail(SD_ERR_NOT_FOUND, "%s: tensor '%s' not found (an SDXL UNet needs it: [%lld, %lld])", in->path, name,
+                       (long long)batch, (long long)width);
+    if (!sd_dtype_is_float(t->dtype) || t->ndim != 2 || t->shape[0] != batch || t->shape[1] != width) {
+        char got[128];
+        sd_st_shape_str(got, sizeof got, t->ndim, t->shape);
+        return sd_fail(SD_ERR_FORMAT, "%s: tensor '%s': expected a float [%lld, %lld], found %s %s", in->path, name,
+                       (long long)batch, (long long)width, sd_dtype_name(t->dtype), got);
+    }
+    *out = malloc((size_t)(batch * width) * sizeof **out);
+    if (!*out) return sd_fail(SD_ERR_NOMEM, "eval: out of memory reading '%s'", name);
+    sd_convert_to_f32(*out, sd_st_data(in, t), t->dtype, (size_t)t->numel);
+    return SD_OK;
+}
+
 static sd_status eval_unet(sd_model *m, const sd_safetensors *in, const char *output_path) {
     SD_TRY(sd_model_require(m, SD_COMPONENT_UNET, "eval unet"));
     const sd_unet_config *cfg = &m->unet.cfg;
@@ -147,7 +200,17 @@ static sd_status eval_unet(sd_model *m, const sd_safetensors *in, const char *ou
     sd_tensor noise = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
                                       (int64_t[]){batch, cfg->out_channels, sample.shape[2], sample.shape[3]});
     SD_TRY(m->arena.status);
-    SD_TRY(sd_unet_forward(&m->unet, m->backend, &m->arena, &noise, &sample, timesteps, &context));
+    float *text_embeds = NULL, *time_ids = NULL; /* SDXL's added conditioning, per row */
+    sd_status st = SD_OK;
+    if (cfg->text_time) {
+        st = read_host(in, "text_embeds", batch, cfg->text_embeds_dim, &text_embeds);
+        if (st == SD_OK) st = read_host(in, "time_ids", batch, SD_UNET_TIME_IDS, &time_ids);
+    }
+    const sd_unet_added_cond added = {text_embeds, time_ids};
+    if (st == SD_OK) st = sd_unet_forward_added(&m->unet, m->backend, &m->arena, &noise, &sample, timesteps, &context, &added);
+    free(text_embeds);
+    free(time_ids);
+    SD_TRY(st);
     const char *names[] = {"noise_pred"};
     return write_outputs(m, output_path, "unet", names, &noise, 1);
 }
@@ -208,6 +271,7 @@ sd_status sd_model_eval_file(sd_model *model, const char *component, const char 
         sd_status (*run)(sd_model *, const sd_safetensors *, const char *);
     } components[] = {
         {"text_encoder", eval_text_encoder},
+        {"text_encoder_2", eval_text_encoder_2},
         {"unet", eval_unet},
         {"vae_encode", eval_vae_encode},
         {"vae_decode", eval_vae_decode},
@@ -226,6 +290,6 @@ sd_status sd_model_eval_file(sd_model *model, const char *component, const char 
         sd_st_close(in);
         return st;
     }
-    return sd_fail(SD_ERR_ARG, "eval: unknown component '%s' (expected text_encoder, unet, vae_encode, vae_decode, "
+    return sd_fail(SD_ERR_ARG, "eval: unknown component '%s' (expected text_encoder, text_encoder_2, unet, vae_encode, vae_decode, "
                    "taesd_encode or taesd_decode)", component);
 }

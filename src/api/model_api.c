@@ -19,34 +19,59 @@ sd_model_params sd_model_params_default(void) {
 const char *sd_version(void) { return SDSTREAM_VERSION; }
 const char *sd_backends(void) { return "cpu"; }
 
-static sd_status load_text_encoder(sd_model *m, sd_lora_set *loras) {
-    const sd_model_files *f = &m->files;
+/* One CLIP text encoder: its config from config_path, or inferred from the file's shapes. */
+static sd_status load_clip(sd_model *m, sd_clip_text *text, const char *weights_path, const char *config_path,
+                           const char *prefix, sd_clip_layout layout, bool sdxl_encoder_2, sd_lora_set *loras) {
+    const bool sdxl = m->files.arch == SD_ARCH_SDXL;
     sd_clip_text_config cfg;
-    const char *weights_path = f->layout == SD_LAYOUT_DIFFUSERS ? f->text_encoder_weights : f->checkpoint;
-    sd_clip_layout layout = SD_CLIP_LAYOUT_TRANSFORMERS;
-    const char *prefix = "";
-    if (f->layout == SD_LAYOUT_SINGLE_FILE) {
-        layout = f->arch == SD_ARCH_SD2 ? SD_CLIP_LAYOUT_OPENCLIP : SD_CLIP_LAYOUT_TRANSFORMERS;
-        prefix = f->arch == SD_ARCH_SD2 ? SD_CKPT_SD2_TEXT_PREFIX : SD_CKPT_SD1_TEXT_PREFIX;
-    }
     sd_safetensors *st = NULL;
     SD_TRY(sd_st_open(&st, weights_path));
     sd_status status;
-    if (f->text_encoder_config[0]) {
+    if (config_path[0]) {
         sd_config json;
-        status = sd_config_load(&json, f->text_encoder_config);
+        status = sd_config_load(&json, config_path);
         if (status == SD_OK) {
-            status = sd_clip_text_config_read(&cfg, &json);
+            status = sd_clip_text_config_read_projection(&cfg, &json, sdxl_encoder_2);
             sd_config_free(&json);
         }
+    } else if (sdxl) {
+        status = sd_clip_text_config_infer_sdxl(&cfg, st, prefix, layout);
+        if (status == SD_OK && sdxl_encoder_2 && cfg.projection_dim == 0)
+            status = sd_fail(SD_ERR_NOT_FOUND, "%s: SDXL's second text encoder has no '%stext_projection'", weights_path, prefix);
     } else {
         status = sd_clip_text_config_infer(&cfg, st, prefix, layout);
     }
     cfg.weight_dtype = m->weight_dtype;
     cfg.lora = loras;
-    if (status == SD_OK) status = sd_clip_text_load(&m->text, &cfg, st, prefix, layout);
+    if (status == SD_OK) status = sd_clip_text_load(text, &cfg, st, prefix, layout);
     sd_st_close(st);
-    SD_TRY(status);
+    return status;
+}
+
+static sd_status load_text_encoder(sd_model *m, sd_lora_set *loras) {
+    const sd_model_files *f = &m->files;
+    const bool single = f->layout == SD_LAYOUT_SINGLE_FILE;
+    const char *weights_path = single ? f->checkpoint : f->text_encoder_weights;
+    if (f->arch == SD_ARCH_SDXL) {
+        /* LoRAs go to the first encoder only: kohya's lora_te_ names would match both (SDXL
+         * LoRAs name the second lora_te2_, which lora.c refuses) */
+        SD_TRY(load_clip(m, &m->text, weights_path, f->text_encoder_config, single ? SD_CKPT_SDXL_TEXT_PREFIX : "",
+                         SD_CLIP_LAYOUT_TRANSFORMERS, false, loras));
+        SD_TRY(load_clip(m, &m->text_2, single ? f->checkpoint : f->text_encoder_2_weights, f->text_encoder_2_config,
+                         single ? SD_CKPT_SDXL_TEXT2_PREFIX : "",
+                         single ? SD_CLIP_LAYOUT_OPENCLIP : SD_CLIP_LAYOUT_TRANSFORMERS, true, NULL));
+        if (m->text_2.cfg.projection_dim < 1)
+            return sd_fail(SD_ERR_FORMAT, "%s: SDXL's text_encoder_2 has no projection_dim", f->root);
+        m->has_text = true;
+        return SD_OK;
+    }
+    sd_clip_layout layout = SD_CLIP_LAYOUT_TRANSFORMERS;
+    const char *prefix = "";
+    if (single) {
+        layout = f->arch == SD_ARCH_SD2 ? SD_CLIP_LAYOUT_OPENCLIP : SD_CLIP_LAYOUT_TRANSFORMERS;
+        prefix = f->arch == SD_ARCH_SD2 ? SD_CKPT_SD2_TEXT_PREFIX : SD_CKPT_SD1_TEXT_PREFIX;
+    }
+    SD_TRY(load_clip(m, &m->text, weights_path, f->text_encoder_config, prefix, layout, false, loras));
     m->has_text = true;
     return SD_OK;
 }
@@ -66,7 +91,7 @@ static sd_status load_unet(sd_model *m, sd_lora_set *loras) {
             sd_config_free(&json);
         }
     } else {
-        status = sd_unet_config_infer(&cfg, st, f->arch == SD_ARCH_SD2);
+        status = sd_unet_config_infer(&cfg, st, f->arch != SD_ARCH_SD1);
     }
     cfg.weight_dtype = m->weight_dtype;
     cfg.conv_layout = m->backend; /* the UNet's convs read their weights pre-packed */
@@ -95,6 +120,7 @@ static sd_status load_vae(sd_model *m) {
         }
     } else {
         status = sd_vae_config_infer(&cfg, st, prefix, single);
+        if (f->arch == SD_ARCH_SDXL) cfg.scaling_factor = 0.13025f; /* SDXL's VAE (sdxl-vae config.json) */
     }
     cfg.weight_dtype = m->weight_dtype;
     if (status == SD_OK) status = sd_vae_load(&m->vae, &cfg, st, prefix, single);
@@ -132,7 +158,9 @@ void sd_model_free(sd_model *model) {
     sd_vae_free(&model->vae);
     sd_taesd_free(&model->taesd);
     sd_tokenizer_free(model->tokenizer);
+    sd_tokenizer_free(model->tokenizer_2);
     sd_clip_text_free(&model->text);
+    sd_clip_text_free(&model->text_2);
     sd_arena_free(&model->arena);
     sd_backend_free(model->backend);
     free(model);
@@ -209,6 +237,7 @@ static sd_status load_resolved(sd_model **out, const sd_model_params *params, un
     if (st == SD_OK && tok) {
         PROGRESS("tokenizer");
         st = sd_tokenizer_load(&m->tokenizer, m->files.tokenizer_dir);
+        if (st == SD_OK && m->files.tokenizer_2_dir[0]) st = sd_tokenizer_load(&m->tokenizer_2, m->files.tokenizer_2_dir);
     }
     /* LoRAs are fused into the text encoder and UNet weights as those load */
     sd_lora_set *loras = NULL;
@@ -335,17 +364,69 @@ sd_status sd_model_tokenize(sd_model *model, const char *prompt, int32_t ids[SD_
 }
 
 int sd_model_text_hidden_size(const sd_model *model) {
-    return (model && model->has_text) ? model->text.cfg.hidden_size : 0;
+    if (!model || !model->has_text) return 0;
+    return model->text.cfg.hidden_size + (model->files.arch == SD_ARCH_SDXL ? model->text_2.cfg.hidden_size : 0);
+}
+
+int sd_model_text_pooled_size(const sd_model *model) {
+    return (model && model->has_text && model->files.arch == SD_ARCH_SDXL) ? model->text_2.cfg.projection_dim : 0;
+}
+
+/* SDXL (diffusers StableDiffusionXLPipeline.encode_prompt): each encoder's penultimate hidden
+ * state [77, C1] / [77, C2] side by side -> [77, C1 + C2]; pooled = text_encoder_2's text_embeds. */
+static sd_status encode_sdxl(sd_model *m, const char *prompt, float *embeds, float *pooled) {
+    const int64_t c1 = m->text.cfg.hidden_size, c2 = m->text_2.cfg.hidden_size;
+    int32_t ids1[SD_TOKENS], ids2[SD_TOKENS];
+    SD_TRY(sd_tokenizer_encode(m->tokenizer, prompt, ids1, NULL));
+    SD_TRY(sd_tokenizer_encode(m->tokenizer_2, prompt, ids2, NULL));
+    float *h1 = malloc((size_t)(SD_TOKENS * (c1 + c2)) * sizeof *h1), *h2 = h1 ? h1 + SD_TOKENS * c1 : NULL;
+    if (!h1) return sd_fail(SD_ERR_NOMEM, "encode_prompt: out of memory");
+    sd_clip_text_outputs o1 = {.penultimate = h1}, o2 = {.penultimate = h2, .text_embeds = pooled};
+    sd_status st = sd_arena_reset(&m->arena);
+    if (st == SD_OK) st = sd_clip_text_forward_outputs(&m->text, m->backend, &m->arena, ids1, 1, &o1);
+    if (st == SD_OK) st = sd_clip_text_forward_outputs(&m->text_2, m->backend, &m->arena, ids2, 1, &o2);
+    for (int64_t t = 0; st == SD_OK && t < SD_TOKENS; t++) {
+        memcpy(embeds + t * (c1 + c2), h1 + t * c1, (size_t)c1 * sizeof *embeds);
+        memcpy(embeds + t * (c1 + c2) + c1, h2 + t * c2, (size_t)c2 * sizeof *embeds);
+    }
+    free(h1);
+    return st;
+}
+
+sd_status sd_model_encode_text(sd_model *model, const char *prompt, float *embeds, float *pooled) {
+    if (model->files.arch == SD_ARCH_SDXL) {
+        if (pooled) return encode_sdxl(model, prompt, embeds, pooled);
+        float *scratch = malloc((size_t)model->text_2.cfg.projection_dim * sizeof *scratch);
+        if (!scratch) return sd_fail(SD_ERR_NOMEM, "encode_prompt: out of memory");
+        sd_status st = encode_sdxl(model, prompt, embeds, scratch);
+        free(scratch);
+        return st;
+    }
+    int32_t ids[SD_TOKENS];
+    SD_TRY(sd_tokenizer_encode(model->tokenizer, prompt, ids, NULL));
+    SD_TRY(sd_arena_reset(&model->arena));
+    return sd_clip_text_forward(&model->text, model->backend, &model->arena, ids, 1, embeds);
 }
 
 sd_status sd_model_encode_prompt(sd_model *model, const char *prompt, float *out, size_t out_len) {
     SD_TRY(need_text(model, "sd_model_encode_prompt"));
     SD_CHECK_ARG(prompt != NULL && out != NULL, "sd_model_encode_prompt: prompt or out is NULL");
-    size_t need = (size_t)SD_TOKENS * (size_t)model->text.cfg.hidden_size;
+    size_t need = (size_t)SD_TOKENS * (size_t)sd_model_text_hidden_size(model);
     SD_CHECK_ARG(out_len >= need, "sd_model_encode_prompt: out holds %zu floats, needs %zu", out_len, need);
-    int32_t ids[SD_TOKENS];
-    SD_TRY(sd_tokenizer_encode(model->tokenizer, prompt, ids, NULL));
-    SD_TRY(sd_arena_reset(&model->arena));
-    return sd_clip_text_forward(&model->text, model->backend, &model->arena, ids, 1, out);
+    return sd_model_encode_text(model, prompt, out, NULL);
 }
 
+sd_status sd_model_encode_prompt_pooled(sd_model *model, const char *prompt, float *out, size_t out_len) {
+    SD_TRY(need_text(model, "sd_model_encode_prompt_pooled"));
+    SD_CHECK_ARG(prompt != NULL && out != NULL, "sd_model_encode_prompt_pooled: prompt or out is NULL");
+    if (model->files.arch != SD_ARCH_SDXL)
+        return sd_fail(SD_ERR_STATE, "sd_model_encode_prompt_pooled: %s models have no pooled prompt embedding (SDXL only)",
+                       sd_arch_name(model->files.arch));
+    size_t need = (size_t)model->text_2.cfg.projection_dim;
+    SD_CHECK_ARG(out_len >= need, "sd_model_encode_prompt_pooled: out holds %zu floats, needs %zu", out_len, need);
+    float *embeds = malloc((size_t)SD_TOKENS * (size_t)sd_model_text_hidden_size(model) * sizeof *embeds);
+    if (!embeds) return sd_fail(SD_ERR_NOMEM, "sd_model_encode_prompt_pooled: out of memory");
+    sd_status st = sd_model_encode_text(model, prompt, embeds, out);
+    free(embeds);
+    return st;
+}

@@ -21,7 +21,9 @@ struct sd_model {
     sd_arena arena;
     sd_tokenizer *tokenizer;
     sd_clip_text text;
-    bool has_text;
+    bool has_text;           /* with SDXL: both text encoders */
+    sd_tokenizer *tokenizer_2; /* SDXL's second tokenizer and text encoder (OpenCLIP bigG, projected) */
+    sd_clip_text text_2;
     sd_unet unet;
     bool has_unet;
     sd_vae vae;
@@ -32,6 +34,10 @@ struct sd_model {
     int n_loras;
     char description[512];
 };
+
+/* The prompt embedding the UNet reads: embeds [77, sd_model_text_hidden_size()] and, for SDXL,
+ * pooled [sd_model_text_pooled_size()] (may be NULL; ignored for SD 1.x/2.x). Host memory. */
+sd_status sd_model_encode_text(sd_model *model, const char *prompt, float *embeds, float *pooled);
 
 /* Fails with SD_ERR_STATE naming fn when a component was not loaded. */
 sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn);

@@ -8,7 +8,16 @@
 enum { CLIP_HEAD_DIM = 64, CLIP_MAX_LAYERS = 64 };
 
 sd_status sd_clip_text_config_read(sd_clip_text_config *cfg, const sd_config *json) {
+    return sd_clip_text_config_read_projection(cfg, json, false);
+}
+
+sd_status sd_clip_text_config_read_projection(sd_clip_text_config *cfg, const sd_config *json, bool with_projection) {
     memset(cfg, 0, sizeof *cfg);
+    if (with_projection) {
+        long proj;
+        SD_TRY(sd_config_int(json, "projection_dim", 1, 1 << 14, 512, &proj));
+        cfg->projection_dim = (int)proj;
+    }
     long vocab, hidden, layers, heads, inter, positions;
     double eps;
     const char *act = NULL;
@@ -48,6 +57,7 @@ static int openclip_map(const char *name, sd_key_ref *ref, const void *ctx) {
         {"text_model.embeddings.position_embedding.weight", "positional_embedding"},
         {"text_model.final_layer_norm.weight", "ln_final.weight"},
         {"text_model.final_layer_norm.bias", "ln_final.bias"},
+        {"text_projection.weight", "text_projection"}, /* transposed: loaded as stored, then turned */
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         if (strcmp(name, fixed[i].hf) == 0) {
@@ -137,6 +147,32 @@ sd_status sd_clip_text_config_infer(sd_clip_text_config *cfg, const sd_safetenso
     return SD_OK;
 }
 
+sd_status sd_clip_text_config_infer_sdxl(sd_clip_text_config *cfg, const sd_safetensors *file, const char *prefix,
+                                         sd_clip_layout layout) {
+    SD_TRY(sd_clip_text_config_infer(cfg, file, prefix, layout));
+    cfg->n_layers = count_layers(file, prefix, layout);
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, layout == SD_CLIP_LAYOUT_OPENCLIP ? "text_projection" : "text_projection.weight");
+    const sd_st_tensor *proj = sd_st_find(file, key);
+    if (proj && proj->ndim == 2) /* OpenCLIP [hidden, proj]; transformers [proj, hidden] */
+        cfg->projection_dim = (int)proj->shape[layout == SD_CLIP_LAYOUT_OPENCLIP ? 1 : 0];
+    return SD_OK;
+}
+
+/* In-place transpose of a [rows, cols] matrix of any element size (OpenCLIP's text_projection). */
+static sd_status transpose_in_place(sd_tensor *t) {
+    size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1], es = sd_dtype_size(t->dtype);
+    uint8_t *tmp = malloc(rows * cols * es), *data = t->data;
+    if (!tmp) return sd_fail(SD_ERR_NOMEM, "text_encoder: out of memory transposing text_projection");
+    memcpy(tmp, data, rows * cols * es);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) memcpy(data + (c * rows + r) * es, tmp + (r * cols + c) * es, es);
+    free(tmp);
+    t->shape[0] = (int64_t)cols;
+    t->shape[1] = (int64_t)rows;
+    return SD_OK;
+}
+
 /* ---- loading ---- */
 
 sd_status sd_clip_text_load(sd_clip_text *model, const sd_clip_text_config *cfg, const sd_safetensors *file,
@@ -192,6 +228,15 @@ sd_status sd_clip_text_load(sd_clip_text *model, const sd_clip_text_config *cfg,
     }
     LOAD(model->final_ln_w, 1, (int64_t[]){c}, "text_model.final_layer_norm.weight");
     LOAD(model->final_ln_b, 1, (int64_t[]){c}, "text_model.final_layer_norm.bias");
+    if (cfg->projection_dim > 0) {
+        int64_t p = cfg->projection_dim;
+        if (layout == SD_CLIP_LAYOUT_OPENCLIP) {
+            LOAD(model->text_projection, 2, (int64_t[]){c, p}, "text_projection.weight");
+            if (model->text_projection.data && (st = transpose_in_place(&model->text_projection)) != SD_OK) goto fail;
+        } else {
+            LOAD(model->text_projection, 2, (int64_t[]){p, c}, "text_projection.weight");
+        }
+    }
 #undef LOAD
     return SD_OK;
 fail:
@@ -210,8 +255,19 @@ void sd_clip_text_free(sd_clip_text *model) {
 
 sd_status sd_clip_text_forward(sd_clip_text *model, sd_backend *be, sd_arena *arena, const int32_t *ids, int batch,
                                float *out) {
+    const sd_clip_text_outputs outputs = {.last_hidden_state = out};
+    return sd_clip_text_forward_outputs(model, be, arena, ids, batch, &outputs);
+}
+
+sd_status sd_clip_text_forward_outputs(sd_clip_text *model, sd_backend *be, sd_arena *arena, const int32_t *ids,
+                                       int batch, const sd_clip_text_outputs *o) {
     const sd_clip_text_config *cfg = &model->cfg;
     const int64_t B = batch, T = SD_TOKENS, C = cfg->hidden_size, F = cfg->intermediate_size;
+    if (o->text_embeds && !model->text_projection.data)
+        return sd_fail(SD_ERR_STATE, "text_encoder: text_embeds asked of an encoder without a text_projection");
+    const bool need_final = o->last_hidden_state || o->text_embeds;
+    /* hidden_states[-2] is the input of the last layer: without a final output, stop there */
+    const int n_run = need_final ? cfg->n_layers : cfg->n_layers - 1;
     sd_arena_mark mark = sd_arena_get_mark(arena);
     sd_tensor x = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});   // residual stream
     sd_tensor h = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});   // normed input
@@ -235,7 +291,8 @@ sd_status sd_clip_text_forward(sd_clip_text *model, sd_backend *be, sd_arena *ar
     }
     sd_op_add(be, &x, &x, &pos);
 
-    for (int i = 0; i < cfg->n_layers; i++) {
+    for (int i = 0; i < n_run; i++) {
+        if (i == cfg->n_layers - 1 && o->penultimate) sd_backend_download(be, o->penultimate, &x);
         const sd_clip_layer *l = &model->layers[i];
         // self-attention block (pre-norm, causal)
         sd_op_layer_norm(be, &h, &x, &l->ln1_w, &l->ln1_b, cfg->layer_norm_eps);
@@ -252,8 +309,32 @@ sd_status sd_clip_text_forward(sd_clip_text *model, sd_backend *be, sd_arena *ar
         sd_op_linear(be, &h, &mlp, &l->fc2_w, &l->fc2_b);
         sd_op_add(be, &x, &x, &h);
     }
-    sd_tensor y = sd_tensor_3d(out, SD_DTYPE_F32, B, T, C);
-    sd_op_layer_norm(be, &y, &x, &model->final_ln_w, &model->final_ln_b, cfg->layer_norm_eps);
+    if (n_run < cfg->n_layers && o->penultimate) sd_backend_download(be, o->penultimate, &x);
+    if (need_final) {
+        sd_tensor y = o->last_hidden_state ? sd_tensor_3d(o->last_hidden_state, SD_DTYPE_F32, B, T, C) : h;
+        sd_op_layer_norm(be, &y, &x, &model->final_ln_w, &model->final_ln_b, cfg->layer_norm_eps);
+        if (o->text_embeds) {
+            /* pooled: the row of the first highest id (transformers' argmax; EOS is the top id) */
+            int32_t eos_rows[64];
+            sd_status st = B <= 64 ? SD_OK : sd_fail(SD_ERR_LIMIT, "text_encoder: batch %lld over 64 for text_embeds", (long long)B);
+            for (int64_t b = 0; st == SD_OK && b < B; b++) {
+                int best = 0;
+                for (int t = 1; t < SD_TOKENS; t++)
+                    if (ids[b * T + t] > ids[b * T + best]) best = t;
+                eos_rows[b] = (int32_t)(b * T + best);
+            }
+            sd_tensor all = sd_tensor_2d(y.data, SD_DTYPE_F32, B * T, C);
+            sd_tensor pooled = sd_tensor_2d(sd_f32(&q), SD_DTYPE_F32, B, C); // (B, C) scratch
+            sd_tensor emb = sd_tensor_2d(o->text_embeds, SD_DTYPE_F32, B, cfg->projection_dim);
+            if (st == SD_OK) {
+                sd_op_embedding(be, &pooled, &all, eos_rows);
+                sd_op_linear(be, &emb, &pooled, &model->text_projection, NULL);
+            } else {
+                sd_arena_rewind(arena, mark);
+                return st;
+            }
+        }
+    }
     sd_status st = sd_backend_status(be);
     sd_backend_clear_status(be);
     sd_arena_rewind(arena, mark);

@@ -108,7 +108,8 @@ static sd_status parse_file(lora_file *f, bool allow_unused) {
         int r = sd_lora_parse_key(t->name, &m.id);
         if (r == -2)
             return sd_fail(SD_ERR_UNSUPPORTED,
-                           "%s: an SDXL LoRA (key '%s' is for SDXL's second text encoder); it does not fit an SD 1.x/2.x model",
+                           "%s: an SDXL LoRA with text-encoder keys (key '%s': lora_te1_/lora_te2_ name SDXL's two "
+                           "encoders); sdstream fuses SDXL LoRAs into the UNet only, text-encoder keys are not supported yet",
                            st->path, t->name);
         if (r != 0) {
             if (n_unknown < MAX_LISTED_KEYS) unknown[n_unknown] = t->name;

@@ -123,6 +123,16 @@ static sd_status record_text(const sd_config *json, sd_safetensors *rec) {
     return st;
 }
 
+/* SDXL's text_encoder_2: CLIPTextModelWithProjection (text_projection.weight) */
+static sd_status record_text_2(const sd_config *json, sd_safetensors *rec) {
+    sd_clip_text_config cfg;
+    SD_TRY(sd_clip_text_config_read_projection(&cfg, json, true));
+    sd_clip_text model;
+    sd_status st = sd_clip_text_load(&model, &cfg, rec, "", SD_CLIP_LAYOUT_TRANSFORMERS);
+    sd_clip_text_free(&model);
+    return st;
+}
+
 static sd_status record_unet(const sd_config *json, sd_safetensors *rec) {
     sd_unet_config cfg;
     SD_TRY(sd_unet_config_read(&cfg, json));
@@ -154,7 +164,8 @@ sd_status sd_make_model_record(const char *component, const sd_config *json, sd_
     static const struct {
         const char *name;
         record_fn record;
-    } recorders[] = {{"text_encoder", record_text}, {"unet", record_unet}, {"vae", record_vae}, {"taesd", record_taesd}};
+    } recorders[] = {{"text_encoder", record_text}, {"text_encoder_2", record_text_2}, {"unet", record_unet},
+                     {"vae", record_vae}, {"taesd", record_taesd}};
     for (size_t i = 0; i < sizeof recorders / sizeof recorders[0]; i++)
         if (strcmp(component, recorders[i].name) == 0) return recorders[i].record(json, rec);
     return sd_fail(SD_ERR_ARG, "make-model: unknown component '%s'", component);
@@ -175,13 +186,13 @@ static sd_status make_component(const char *arch, const char *dir, const char *c
     return st;
 }
 
-static sd_status copy_file(const char *from_dir, const char *to_dir, const char *name) {
+static sd_status copy_file(const char *from_dir, const char *to_dir, const char *sub, const char *name) {
     char from[SD_PATH_MAX], *text = NULL;
     size_t len = 0;
     SD_TRY(sd_path_join(from, sizeof from, from_dir, name));
     SD_TRY(sd_read_file(from, 64u << 20, &text, &len));
     char rel[256];
-    snprintf(rel, sizeof rel, "tokenizer/%s", name);
+    snprintf(rel, sizeof rel, "%s/%s", sub, name);
     sd_status st = write_text(to_dir, rel, text, len);
     free(text);
     return st;
@@ -189,7 +200,7 @@ static sd_status copy_file(const char *from_dir, const char *to_dir, const char 
 
 /* A byte-level CLIP vocabulary without merges: 256 symbols, 256 word-final symbols, the two
  * special tokens. Prompts tokenize to bytes; the model sees 77 ids either way. */
-static sd_status write_byte_tokenizer(const char *dir) {
+static sd_status write_byte_tokenizer(const char *dir, const char *sub) {
     cJSON *vocab = cJSON_CreateObject();
     if (!vocab) return sd_fail(SD_ERR_NOMEM, "make-model: out of memory");
     int id = 0;
@@ -205,38 +216,51 @@ static sd_status write_byte_tokenizer(const char *dir) {
     char *text = cJSON_PrintUnformatted(vocab);
     cJSON_Delete(vocab);
     if (!text) return sd_fail(SD_ERR_NOMEM, "make-model: out of memory");
-    sd_status st = write_text(dir, "tokenizer/vocab.json", text, strlen(text));
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/vocab.json", sub);
+    sd_status st = write_text(dir, rel, text, strlen(text));
     cJSON_free(text);
     static const char merges[] = "#version: 0.2\n";
-    if (st == SD_OK) st = write_text(dir, "tokenizer/merges.txt", merges, sizeof merges - 1);
+    snprintf(rel, sizeof rel, "%s/merges.txt", sub);
+    if (st == SD_OK) st = write_text(dir, rel, merges, sizeof merges - 1);
     return st;
 }
 
 sd_status sd_make_model(const char *arch, const char *dir, const char *tokenizer_dir, uint64_t seed, sd_dtype dtype) {
     if (!arch_text(arch, "model_index.json"))
-        return sd_fail(SD_ERR_UNSUPPORTED, "make-model: unknown architecture '%s' (expected sd-turbo or sd15)", arch);
+        return sd_fail(SD_ERR_UNSUPPORTED, "make-model: unknown architecture '%s' (expected sd-turbo, sd15 or sdxl-turbo)", arch);
     if (dtype != SD_DTYPE_F16 && dtype != SD_DTYPE_BF16 && dtype != SD_DTYPE_F32)
         return sd_fail(SD_ERR_ARG, "make-model: weights dtype must be F16, BF16 or F32");
-    static const char *subdirs[] = {"", "scheduler", "text_encoder", "tokenizer", "unet", "vae", "taesd"};
-    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+    /* SDXL: a second text encoder and tokenizer (its pad "!" is a byte symbol of the byte vocabulary) */
+    const bool sdxl = arch_text(arch, "text_encoder_2/config.json") != NULL;
+    static const char *subdirs[] = {"", "scheduler", "text_encoder", "tokenizer", "unet", "vae", "taesd", "text_encoder_2",
+                                    "tokenizer_2"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0] - (sdxl ? 0 : 2); i++) {
         char path[SD_PATH_MAX];
         SD_TRY(sd_path_join(path, sizeof path, dir, subdirs[i]));
         SD_TRY(make_dir(path));
     }
     static const char *plain[] = {"model_index.json", "scheduler/scheduler_config.json", "tokenizer/special_tokens_map.json",
-                                  "tokenizer/tokenizer_config.json"};
+                                  "tokenizer/tokenizer_config.json", "tokenizer_2/special_tokens_map.json",
+                                  "tokenizer_2/tokenizer_config.json"};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         const char *text = arch_text(arch, plain[i]);
         if (text) SD_TRY(write_text(dir, plain[i], text, strlen(text)));
     }
-    if (tokenizer_dir) {
-        SD_TRY(copy_file(tokenizer_dir, dir, "vocab.json"));
-        SD_TRY(copy_file(tokenizer_dir, dir, "merges.txt"));
-    } else {
-        SD_TRY(write_byte_tokenizer(dir));
+    for (int t = 0; t < (sdxl ? 2 : 1); t++) {
+        const char *sub = t ? "tokenizer_2" : "tokenizer";
+        if (tokenizer_dir) {
+            SD_TRY(copy_file(tokenizer_dir, dir, sub, "vocab.json"));
+            SD_TRY(copy_file(tokenizer_dir, dir, sub, "merges.txt"));
+        } else {
+            SD_TRY(write_byte_tokenizer(dir, sub));
+        }
     }
     uint64_t rng = seed;
     SD_TRY(make_component(arch, dir, "text_encoder/config.json", "text_encoder/model.safetensors", record_text, dtype, &rng));
+    if (sdxl)
+        SD_TRY(make_component(arch, dir, "text_encoder_2/config.json", "text_encoder_2/model.safetensors", record_text_2,
+                              dtype, &rng));
     SD_TRY(make_component(arch, dir, "unet/config.json", "unet/diffusion_pytorch_model.safetensors", record_unet, dtype, &rng));
     SD_TRY(make_component(arch, dir, "vae/config.json", "vae/diffusion_pytorch_model.safetensors", record_vae, dtype, &rng));
     SD_TRY(make_component(arch, dir, "taesd/config.json", "taesd/diffusion_pytorch_model.safetensors", record_taesd, dtype, &rng));

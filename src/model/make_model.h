@@ -26,7 +26,8 @@ extern const sd_arch_file sd_arch_files[];
  * config json: rec then lists every tensor (name, shape) a model of that config has. */
 sd_status sd_make_model_record(const char *component, const sd_config *json, struct sd_safetensors *rec);
 
-/* Writes DIR with model_index.json, scheduler/, text_encoder/, tokenizer/, unet/, vae/ and taesd/.
+/* Writes DIR with model_index.json, scheduler/, text_encoder/, tokenizer/, unet/, vae/ and taesd/
+ * (SDXL: also text_encoder_2/ and tokenizer_2/; its taesd/ is TAESDXL, the same architecture).
  * tokenizer_dir: a CLIP tokenizer to copy (vocab.json + merges.txt); NULL writes a byte-level one
  * (512 byte symbols, no merges: valid, and enough for random weights). dtype F16, BF16 or F32. */
 sd_status sd_make_model(const char *arch, const char *dir, const char *tokenizer_dir, uint64_t seed, sd_dtype dtype);

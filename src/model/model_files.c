@@ -8,7 +8,14 @@
 #include "base/config.h"
 #include "model/hf_cache.h"
 
-const char *sd_arch_name(sd_arch arch) { return arch == SD_ARCH_SD1 ? "SD 1.x" : "SD 2.x"; }
+const char *sd_arch_name(sd_arch arch) {
+    switch (arch) {
+    case SD_ARCH_SD1: return "SD 1.x";
+    case SD_ARCH_SD2: return "SD 2.x";
+    case SD_ARCH_SDXL: return "SDXL";
+    }
+    return "?";
+}
 const char *sd_layout_name(sd_layout layout) {
     switch (layout) {
     case SD_LAYOUT_DIFFUSERS: return "diffusers folder";
@@ -65,7 +72,44 @@ static bool is_tokenizer_dir(const char *dir) {
            sd_is_file(a) && sd_is_file(b);
 }
 
-static sd_status find_tokenizer(sd_model_files *f, const char *tokenizer_dir, int need) {
+/* dir/tokenizer and dir/tokenizer_2 both tokenizer folders: SDXL's pair. */
+static bool find_tokenizer_pair(sd_model_files *f, const char *dir) {
+    char a[SD_PATH_MAX], b[SD_PATH_MAX];
+    if (sd_path_join(a, sizeof a, dir, "tokenizer") != SD_OK || sd_path_join(b, sizeof b, dir, "tokenizer_2") != SD_OK ||
+        !is_tokenizer_dir(a) || !is_tokenizer_dir(b))
+        return false;
+    snprintf(f->tokenizer_dir, sizeof f->tokenizer_dir, "%s", a);
+    snprintf(f->tokenizer_2_dir, sizeof f->tokenizer_2_dir, "%s", b);
+    return true;
+}
+
+/* SDXL needs two tokenizers (the second pads with "!"): a folder holding tokenizer/ and
+ * tokenizer_2/ (--tokenizer, the model or --config folder, or an SDXL snapshot in the HF cache). */
+static sd_status find_sdxl_tokenizers(sd_model_files *f, const char *tokenizer_dir, const char *config_dir, int need) {
+    if (tokenizer_dir && *tokenizer_dir) {
+        if (find_tokenizer_pair(f, tokenizer_dir)) return SD_OK;
+        return sd_fail(SD_ERR_NOT_FOUND, "%s: SDXL needs two tokenizers: pass a folder holding tokenizer/ and tokenizer_2/ "
+                       "(each with vocab.json and merges.txt), e.g. a diffusers SDXL folder", tokenizer_dir);
+    }
+    if (f->layout == SD_LAYOUT_DIFFUSERS && find_tokenizer_pair(f, f->root)) return SD_OK;
+    if (config_dir && *config_dir && find_tokenizer_pair(f, config_dir)) return SD_OK;
+    static const char *const repos[] = {"stabilityai/sdxl-turbo", "stabilityai/stable-diffusion-xl-base-1.0"};
+    for (size_t i = 0; i < sizeof repos / sizeof repos[0]; i++) {
+        char a[SD_PATH_MAX], b[SD_PATH_MAX];
+        if (sd_hf_find_snapshot(a, repos[i], "tokenizer", is_tokenizer_dir) &&
+            sd_hf_find_snapshot(b, repos[i], "tokenizer_2", is_tokenizer_dir)) {
+            snprintf(f->tokenizer_dir, sizeof f->tokenizer_dir, "%s", a);
+            snprintf(f->tokenizer_2_dir, sizeof f->tokenizer_2_dir, "%s", b);
+            return SD_OK;
+        }
+    }
+    if (!need) return SD_OK;
+    return sd_fail(SD_ERR_NOT_FOUND, "%s: no SDXL tokenizers found (tokenizer/ and tokenizer_2/); pass --tokenizer DIR, "
+                   "a folder holding both, e.g. stabilityai/sdxl-turbo", f->root);
+}
+
+static sd_status find_tokenizer(sd_model_files *f, const char *tokenizer_dir, const char *config_dir, int need) {
+    if (f->arch == SD_ARCH_SDXL) return find_sdxl_tokenizers(f, tokenizer_dir, config_dir, need);
     if (tokenizer_dir && *tokenizer_dir) {
         if (!is_tokenizer_dir(tokenizer_dir))
             return sd_fail(SD_ERR_NOT_FOUND, "%s: not a tokenizer folder (expected vocab.json and merges.txt)", tokenizer_dir);
@@ -109,14 +153,16 @@ static sd_status find_diffusers(sd_model_files *f, const char *variant) {
     const char *cls = NULL;
     sd_status st = sd_config_string(&index, "_class_name", NULL, &cls);
     if (st == SD_OK && !cls) st = sd_fail(SD_ERR_FORMAT, "%s: \"_class_name\" is missing", index_path);
-    if (st == SD_OK && strstr(cls, "XL"))
-        st = sd_fail(SD_ERR_UNSUPPORTED, "%s: %s is SDXL, which is not supported yet (expected an SD 1.x / 2.x "
-                     "StableDiffusionPipeline)", index_path, cls);
     if (st == SD_OK && strncmp(cls, "StableDiffusion", 15) != 0 && strcmp(cls, "LatentConsistencyModelPipeline") != 0)
-        st = sd_fail(SD_ERR_UNSUPPORTED, "%s: pipeline \"%s\" is not supported (expected StableDiffusionPipeline or "
-                     "a StableDiffusion*Pipeline of SD 1.x / 2.x)", index_path, cls);
-    if (st == SD_OK && sd_config_has(&index, "text_encoder_2"))
-        st = sd_fail(SD_ERR_UNSUPPORTED, "%s: has text_encoder_2 (SDXL), which is not supported yet", index_path);
+        st = sd_fail(SD_ERR_UNSUPPORTED, "%s: pipeline \"%s\" is not supported (expected StableDiffusionPipeline, "
+                     "StableDiffusionXLPipeline or another StableDiffusion*Pipeline of SD 1.x / 2.x / SDXL)", index_path, cls);
+    /* SDXL: the XL pipeline classes, or (any class) a second text encoder */
+    bool sdxl = st == SD_OK && (strstr(cls, "XL") != NULL || sd_config_has(&index, "text_encoder_2"));
+    if (st == SD_OK && sdxl && !sd_config_has(&index, "text_encoder_2"))
+        st = sd_fail(SD_ERR_UNSUPPORTED, "%s: %s without a text_encoder_2 (an SDXL refiner or image-to-image-only "
+                     "pipeline?); sdstream runs SDXL base/turbo pipelines with both text encoders", index_path, cls);
+    f->force_zeros_for_empty_prompt = false;
+    if (st == SD_OK && sdxl) st = sd_config_bool(&index, "force_zeros_for_empty_prompt", true, &f->force_zeros_for_empty_prompt);
     sd_config_free(&index);
     SD_TRY(st);
 
@@ -124,6 +170,11 @@ static sd_status find_diffusers(sd_model_files *f, const char *variant) {
     SD_TRY(component_config(f->text_encoder_config, f->root, "text_encoder"));
     SD_TRY(sd_path_join(dir, sizeof dir, f->root, "text_encoder"));
     SD_TRY(pick_weights(f->text_encoder_weights, dir, "model", variant, "text_encoder"));
+    if (sdxl) {
+        SD_TRY(component_config(f->text_encoder_2_config, f->root, "text_encoder_2"));
+        SD_TRY(sd_path_join(dir, sizeof dir, f->root, "text_encoder_2"));
+        SD_TRY(pick_weights(f->text_encoder_2_weights, dir, "model", variant, "text_encoder_2"));
+    }
     SD_TRY(component_config(f->unet_config, f->root, "unet"));
     SD_TRY(sd_path_join(dir, sizeof dir, f->root, "unet"));
     SD_TRY(pick_weights(f->unet_weights, dir, "diffusion_pytorch_model", variant, "unet"));
@@ -132,6 +183,10 @@ static sd_status find_diffusers(sd_model_files *f, const char *variant) {
     SD_TRY(pick_weights(f->vae_weights, dir, "diffusion_pytorch_model", variant, "vae"));
     SD_TRY(component_config(f->scheduler_config, f->root, "scheduler"));
 
+    if (sdxl) {
+        f->arch = SD_ARCH_SDXL;
+        return SD_OK;
+    }
     /* SD 1.x vs 2.x: the text encoder's activation (quick_gelu: OpenAI CLIP; gelu: OpenCLIP) */
     sd_config te;
     SD_TRY(sd_config_load(&te, f->text_encoder_config));
@@ -149,29 +204,35 @@ static sd_status find_single_file(sd_model_files *f, const char *config_dir) {
     bool unet = sd_st_find(st, SD_CKPT_UNET_PREFIX "input_blocks.0.0.weight") != NULL;
     bool sd1 = sd_st_find(st, SD_CKPT_SD1_TEXT_PREFIX "text_model.embeddings.token_embedding.weight") != NULL;
     bool sd2 = sd_st_find(st, SD_CKPT_SD2_TEXT_PREFIX "token_embedding.weight") != NULL;
-    bool sdxl = sd_st_find(st, "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight") != NULL;
+    bool sdxl = sd_st_find(st, SD_CKPT_SDXL_TEXT_PREFIX "text_model.embeddings.token_embedding.weight") != NULL &&
+                sd_st_find(st, SD_CKPT_SDXL_TEXT2_PREFIX "token_embedding.weight") != NULL;
+    bool sdxl_partial = !sdxl && (sd_st_find(st, SD_CKPT_SDXL_TEXT_PREFIX "text_model.embeddings.token_embedding.weight") ||
+                                  sd_st_find(st, SD_CKPT_SDXL_TEXT2_PREFIX "token_embedding.weight"));
     bool taesd = sd_st_find(st, "encoder.layers.0.weight") != NULL || sd_st_find(st, "decoder.layers.0.weight") != NULL;
     const char *first = st->n_tensors > 0 ? st->tensors[0].name : "(no tensors)";
     char first_copy[160];
     snprintf(first_copy, sizeof first_copy, "%s", first);
     int n = st->n_tensors;
     sd_st_close(st);
-    if (sdxl)
-        return sd_fail(SD_ERR_UNSUPPORTED, "%s: an SDXL checkpoint (conditioner.embedders.*); SDXL is not supported yet",
-                       f->root);
+    if (sdxl_partial)
+        return sd_fail(SD_ERR_UNSUPPORTED, "%s: an SDXL checkpoint with only one of its text encoders (expected both "
+                       SD_CKPT_SDXL_TEXT_PREFIX "* and " SD_CKPT_SDXL_TEXT2_PREFIX "*; a refiner has only the second)", f->root);
     if (taesd && !unet)
         return sd_fail(SD_ERR_UNSUPPORTED, "%s: a TAESD file, not a Stable Diffusion checkpoint; pass it with --taesd",
                        f->root);
-    if (!unet || (!sd1 && !sd2))
+    if (!unet || (!sd1 && !sd2 && !sdxl))
         return sd_fail(SD_ERR_UNSUPPORTED,
-                       "%s: not a recognised checkpoint: expected SD 1.x/2.x keys " SD_CKPT_UNET_PREFIX "input_blocks.0.0.weight "
-                       "and " SD_CKPT_SD1_TEXT_PREFIX "* (SD 1.x) or " SD_CKPT_SD2_TEXT_PREFIX "* (SD 2.x); found %d tensors "
+                       "%s: not a recognised checkpoint: expected SD 1.x/2.x/SDXL keys " SD_CKPT_UNET_PREFIX "input_blocks.0.0.weight "
+                       "and " SD_CKPT_SD1_TEXT_PREFIX "* (SD 1.x), " SD_CKPT_SD2_TEXT_PREFIX "* (SD 2.x) or "
+                       SD_CKPT_SDXL_TEXT_PREFIX "* + " SD_CKPT_SDXL_TEXT2_PREFIX "* (SDXL); found %d tensors "
                        "starting with '%s'%s",
                        f->root, n, first_copy, unet ? " (UNet present, text encoder missing)" : "");
-    f->arch = sd2 ? SD_ARCH_SD2 : SD_ARCH_SD1;
+    f->arch = sdxl ? SD_ARCH_SDXL : sd2 ? SD_ARCH_SD2 : SD_ARCH_SD1;
+    f->force_zeros_for_empty_prompt = sdxl; /* diffusers' from_single_file default */
     if (config_dir && *config_dir) {
         if (!sd_is_dir(config_dir)) return sd_fail(SD_ERR_NOT_FOUND, "%s: config folder does not exist", config_dir);
         SD_TRY(component_config(f->text_encoder_config, config_dir, "text_encoder"));
+        if (sdxl) SD_TRY(component_config(f->text_encoder_2_config, config_dir, "text_encoder_2"));
         SD_TRY(component_config(f->unet_config, config_dir, "unet"));
         SD_TRY(component_config(f->vae_config, config_dir, "vae"));
         char sched[SD_PATH_MAX];
@@ -232,7 +293,7 @@ sd_status sd_model_files_find(sd_model_files *files, const char *path, const cha
     } else {
         return sd_fail(SD_ERR_NOT_FOUND, "%s: no such file or folder", path);
     }
-    SD_TRY(find_tokenizer(&f, tokenizer_dir, need_tokenizer));
+    SD_TRY(find_tokenizer(&f, tokenizer_dir, config_dir, need_tokenizer));
     if (taesd_path && *taesd_path) SD_TRY_CTX(sd_taesd_files_find(f.taesd_weights, f.taesd_config, taesd_path), "--taesd");
     *files = f;
     return SD_OK;

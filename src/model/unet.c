@@ -29,7 +29,8 @@ sd_status sd_unet_config_read(sd_unet_config *cfg, const sd_config *json) {
     memset(cfg, 0, sizeof *cfg);
     const char *p = json->path;
     SD_TRY(refuse_unless(json, "_class_name", "UNet2DConditionModel", "the UNet class"));
-    SD_TRY(refuse_if_set(json, "addition_embed_type", "an added embedding (SDXL)"));
+    SD_TRY(refuse_unless(json, "addition_embed_type", "text_time", "added embedding; SDXL's is text_time"));
+    SD_TRY(refuse_if_set(json, "reverse_transformer_layers_per_block", "a separate up-path transformer depth"));
     SD_TRY(refuse_if_set(json, "class_embed_type", "a class embedding"));
     SD_TRY(refuse_if_set(json, "time_cond_proj_dim", "a guidance embedding (LCM-distilled UNet)"));
     SD_TRY(refuse_if_set(json, "encoder_hid_dim", "an encoder projection"));
@@ -49,7 +50,18 @@ sd_status sd_unet_config_read(sd_unet_config *cfg, const sd_config *json) {
     cfg->cross_attention_dim = (int)v;
     SD_TRY(sd_config_int(json, "norm_num_groups", 1, 1 << 10, 32, &v));
     cfg->norm_groups = (int)v;
-    SD_TRY(sd_config_int(json, "transformer_layers_per_block", 1, 1, 1, &v));
+    cfg->text_time = sd_config_has(json, "addition_embed_type");
+    if (cfg->text_time) {
+        SD_TRY(sd_config_int(json, "addition_time_embed_dim", 2, 1 << 12, 256, &v));
+        cfg->addition_time_embed_dim = (int)v;
+        SD_TRY(sd_config_int(json, "projection_class_embeddings_input_dim", 1, 1 << 16, 2816, &v));
+        cfg->addition_embed_input_dim = (int)v;
+        cfg->text_embeds_dim = cfg->addition_embed_input_dim - SD_UNET_TIME_IDS * cfg->addition_time_embed_dim;
+        if (cfg->text_embeds_dim < 1)
+            return sd_fail(SD_ERR_FORMAT, "%s: \"projection_class_embeddings_input_dim\" %d leaves no room for the text "
+                           "embedding beside 6 x \"addition_time_embed_dim\" %d", p, cfg->addition_embed_input_dim,
+                           cfg->addition_time_embed_dim);
+    }
     SD_TRY(sd_config_int(json, "conv_in_kernel", 3, 3, 3, &v));
     SD_TRY(sd_config_int(json, "conv_out_kernel", 3, 3, 3, &v));
     double d;
@@ -118,6 +130,15 @@ sd_status sd_unet_config_read(sd_unet_config *cfg, const sd_config *json) {
                            cfg->block_out_channels[i], i, cfg->norm_groups);
     }
     cfg->mid_heads = cfg->heads[n - 1];
+    long depth[SD_UNET_MAX_LEVELS];
+    int nd = 0;
+    SD_TRY(sd_config_int_list(json, "transformer_layers_per_block", 1, SD_UNET_MAX_TRANSFORMER_DEPTH, depth,
+                              SD_UNET_MAX_LEVELS, &nd));
+    if (nd != 0 && nd != 1 && nd != n)
+        return sd_fail(SD_ERR_FORMAT, "%s: \"transformer_layers_per_block\" has %d entries, expected 1 or %d", p, nd, n);
+    for (int i = 0; i < n; i++) cfg->transformer_depth[i] = nd == 0 ? 1 : (int)(nd == 1 ? depth[0] : depth[i]);
+    for (int i = 0; i < n; i++) cfg->up_transformer_depth[i] = cfg->transformer_depth[n - 1 - i];
+    cfg->mid_transformer_depth = cfg->transformer_depth[n - 1];
     return SD_OK;
 }
 
@@ -129,7 +150,18 @@ static const sd_st_tensor *ckpt(const sd_safetensors *f, const char *fmt, int a,
     return sd_st_find(f, key);
 }
 
-sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, bool sd2) {
+/* BasicTransformerBlocks under an LDM attention prefix ("input_blocks.4.1."): 1 when none found. */
+static int ckpt_transformer_depth(const sd_safetensors *f, const char *at) {
+    int d = 0;
+    char key[256];
+    for (; d < SD_UNET_MAX_TRANSFORMER_DEPTH; d++) {
+        snprintf(key, sizeof key, "model.diffusion_model.%stransformer_blocks.%d.norm1.weight", at, d);
+        if (!sd_st_find(f, key)) break;
+    }
+    return d > 0 ? d : 1;
+}
+
+sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, bool head_dim64) {
     memset(cfg, 0, sizeof *cfg);
     const char *P = "model.diffusion_model.input_blocks.%d.%s";
     const sd_st_tensor *conv_in = ckpt(file, P, 0, "0.weight");
@@ -155,6 +187,9 @@ sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, 
         const sd_st_tensor *proj = ckpt(file, P, first, "1.proj_in.weight");
         cfg->down_has_attention[n] = proj != NULL;
         if (proj) cfg->use_linear_projection = proj->ndim == 2;
+        char at[64];
+        snprintf(at, sizeof at, "input_blocks.%d.1.", first);
+        cfg->transformer_depth[n] = ckpt_transformer_depth(file, at);
         if (!ctx) ctx = ckpt(file, P, first, "1.transformer_blocks.0.attn2.to_k.weight");
         if (!ckpt(file, P, first + layers, "0.op.weight")) {
             n++;
@@ -165,8 +200,9 @@ sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, 
     for (int i = 0; i < n; i++) {
         const sd_st_tensor *proj = ckpt(file, "model.diffusion_model.output_blocks.%d.%s", i * (layers + 1), "1.proj_in.weight");
         cfg->up_has_attention[i] = proj != NULL;
+        cfg->up_transformer_depth[i] = cfg->transformer_depth[n - 1 - i];
         int c = cfg->block_out_channels[i];
-        cfg->heads[i] = sd2 ? c / 64 : 8;
+        cfg->heads[i] = head_dim64 ? c / 64 : 8;
         if (cfg->heads[i] < 1 || c % cfg->heads[i] != 0 || c % 32 != 0)
             return sd_fail(SD_ERR_UNSUPPORTED,
                            "%s: UNet level %d has %d channels; its heads and norm groups cannot be inferred "
@@ -176,6 +212,17 @@ sd_status sd_unet_config_infer(sd_unet_config *cfg, const sd_safetensors *file, 
         return sd_fail(SD_ERR_UNSUPPORTED, "%s: no cross-attention found in the UNet (attn2.to_k)", file->path);
     cfg->cross_attention_dim = (int)ctx->shape[1];
     cfg->mid_heads = cfg->heads[n - 1];
+    cfg->mid_transformer_depth = ckpt_transformer_depth(file, "middle_block.1.");
+    const sd_st_tensor *label = sd_st_find(file, "model.diffusion_model.label_emb.0.0.weight");
+    if (label && label->ndim == 2) { /* SDXL's added embedding; 256 per time id is SDXL's value */
+        cfg->text_time = true;
+        cfg->addition_time_embed_dim = 256;
+        cfg->addition_embed_input_dim = (int)label->shape[1];
+        cfg->text_embeds_dim = cfg->addition_embed_input_dim - SD_UNET_TIME_IDS * cfg->addition_time_embed_dim;
+        if (cfg->text_embeds_dim < 1)
+            return sd_fail(SD_ERR_UNSUPPORTED, "%s: label_emb.0.0.weight takes %d inputs, too few for SDXL's 6 x 256 time "
+                           "ids (pass --config DIR with unet/config.json)", file->path, cfg->addition_embed_input_dim);
+    }
     cfg->norm_groups = 32;
     cfg->norm_eps = 1e-5f;
     cfg->flip_sin_to_cos = true;
@@ -211,11 +258,34 @@ static sd_status load_resnet(sd_weight_loader *ld, sd_unet_resnet *r, const char
     return SD_OK;
 }
 
+static sd_status load_tblock(sd_weight_loader *ld, sd_unet_tblock *t, const char *at, int tb, int64_t c, int64_t ctx) {
+    LOADF(t->ln1_w, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm1.weight", at, tb);
+    LOADF(t->ln1_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm1.bias", at, tb);
+    LOADF(t->attn1_q, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn1.to_q.weight", at, tb);
+    LOADF(t->attn1_k, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn1.to_k.weight", at, tb);
+    LOADF(t->attn1_v, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn1.to_v.weight", at, tb);
+    LOADF(t->attn1_out_w, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn1.to_out.0.weight", at, tb);
+    LOADF(t->attn1_out_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.attn1.to_out.0.bias", at, tb);
+    LOADF(t->ln2_w, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm2.weight", at, tb);
+    LOADF(t->ln2_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm2.bias", at, tb);
+    LOADF(t->attn2_q, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn2.to_q.weight", at, tb);
+    LOADF(t->attn2_k, 2, (int64_t[]){c, ctx}, "%s.transformer_blocks.%d.attn2.to_k.weight", at, tb);
+    LOADF(t->attn2_v, 2, (int64_t[]){c, ctx}, "%s.transformer_blocks.%d.attn2.to_v.weight", at, tb);
+    LOADF(t->attn2_out_w, 2, (int64_t[]){c, c}, "%s.transformer_blocks.%d.attn2.to_out.0.weight", at, tb);
+    LOADF(t->attn2_out_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.attn2.to_out.0.bias", at, tb);
+    LOADF(t->ln3_w, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm3.weight", at, tb);
+    LOADF(t->ln3_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.norm3.bias", at, tb);
+    LOADF(t->ff_in_w, 2, (int64_t[]){8 * c, c}, "%s.transformer_blocks.%d.ff.net.0.proj.weight", at, tb);
+    LOADF(t->ff_in_b, 1, (int64_t[]){8 * c}, "%s.transformer_blocks.%d.ff.net.0.proj.bias", at, tb);
+    LOADF(t->ff_out_w, 2, (int64_t[]){c, 4 * c}, "%s.transformer_blocks.%d.ff.net.2.weight", at, tb);
+    LOADF(t->ff_out_b, 1, (int64_t[]){c}, "%s.transformer_blocks.%d.ff.net.2.bias", at, tb);
+    return SD_OK;
+}
+
 static sd_status load_transformer(sd_weight_loader *ld, sd_unet_transformer *t, const char *at, int c, int heads,
-                                  const sd_unet_config *cfg) {
+                                  int depth, const sd_unet_config *cfg) {
     t->channels = c;
     t->heads = heads;
-    int64_t ctx = cfg->cross_attention_dim;
     /* proj_in/proj_out are 1x1 convs [C, C, 1, 1] (SD 1.x: no use_linear_projection) or Linear
      * [C, C] (SD 2.x): the same numbers either way, so both load as [C, C] and run as a linear
      * layer on the channels-last tokens; either layout is accepted whatever the config says. */
@@ -226,27 +296,10 @@ static sd_status load_transformer(sd_weight_loader *ld, sd_unet_transformer *t, 
     snprintf(name, sizeof name, "%s.proj_in.weight", at);
     SD_TRY(sd_weights_load_projection(ld, &t->proj_in_w, name, c, c, conv));
     LOADF(t->proj_in_b, 1, (int64_t[]){c}, "%s.proj_in.bias", at);
-    const char *tb = "transformer_blocks.0";
-    LOADF(t->ln1_w, 1, (int64_t[]){c}, "%s.%s.norm1.weight", at, tb);
-    LOADF(t->ln1_b, 1, (int64_t[]){c}, "%s.%s.norm1.bias", at, tb);
-    LOADF(t->attn1_q, 2, (int64_t[]){c, c}, "%s.%s.attn1.to_q.weight", at, tb);
-    LOADF(t->attn1_k, 2, (int64_t[]){c, c}, "%s.%s.attn1.to_k.weight", at, tb);
-    LOADF(t->attn1_v, 2, (int64_t[]){c, c}, "%s.%s.attn1.to_v.weight", at, tb);
-    LOADF(t->attn1_out_w, 2, (int64_t[]){c, c}, "%s.%s.attn1.to_out.0.weight", at, tb);
-    LOADF(t->attn1_out_b, 1, (int64_t[]){c}, "%s.%s.attn1.to_out.0.bias", at, tb);
-    LOADF(t->ln2_w, 1, (int64_t[]){c}, "%s.%s.norm2.weight", at, tb);
-    LOADF(t->ln2_b, 1, (int64_t[]){c}, "%s.%s.norm2.bias", at, tb);
-    LOADF(t->attn2_q, 2, (int64_t[]){c, c}, "%s.%s.attn2.to_q.weight", at, tb);
-    LOADF(t->attn2_k, 2, (int64_t[]){c, ctx}, "%s.%s.attn2.to_k.weight", at, tb);
-    LOADF(t->attn2_v, 2, (int64_t[]){c, ctx}, "%s.%s.attn2.to_v.weight", at, tb);
-    LOADF(t->attn2_out_w, 2, (int64_t[]){c, c}, "%s.%s.attn2.to_out.0.weight", at, tb);
-    LOADF(t->attn2_out_b, 1, (int64_t[]){c}, "%s.%s.attn2.to_out.0.bias", at, tb);
-    LOADF(t->ln3_w, 1, (int64_t[]){c}, "%s.%s.norm3.weight", at, tb);
-    LOADF(t->ln3_b, 1, (int64_t[]){c}, "%s.%s.norm3.bias", at, tb);
-    LOADF(t->ff_in_w, 2, (int64_t[]){8 * c, c}, "%s.%s.ff.net.0.proj.weight", at, tb);
-    LOADF(t->ff_in_b, 1, (int64_t[]){8 * c}, "%s.%s.ff.net.0.proj.bias", at, tb);
-    LOADF(t->ff_out_w, 2, (int64_t[]){c, 4 * c}, "%s.%s.ff.net.2.weight", at, tb);
-    LOADF(t->ff_out_b, 1, (int64_t[]){c}, "%s.%s.ff.net.2.bias", at, tb);
+    t->blocks = calloc((size_t)depth, sizeof *t->blocks);
+    if (!t->blocks) return sd_fail(SD_ERR_NOMEM, "unet: out of memory");
+    t->n_blocks = depth;
+    for (int tb = 0; tb < depth; tb++) SD_TRY(load_tblock(ld, &t->blocks[tb], at, tb, c, cfg->cross_attention_dim));
     snprintf(name, sizeof name, "%s.proj_out.weight", at);
     SD_TRY(sd_weights_load_projection(ld, &t->proj_out_w, name, c, c, conv));
     LOADF(t->proj_out_b, 1, (int64_t[]){c}, "%s.proj_out.bias", at);
@@ -262,6 +315,12 @@ static sd_status load_all(sd_unet *u, sd_weight_loader *ld) {
     LOADF(u->time_b1, 1, (int64_t[]){temb}, "time_embedding.linear_1.bias");
     LOADF(u->time_w2, 2, (int64_t[]){temb, temb}, "time_embedding.linear_2.weight");
     LOADF(u->time_b2, 1, (int64_t[]){temb}, "time_embedding.linear_2.bias");
+    if (cfg->text_time) {
+        LOADF(u->add_w1, 2, (int64_t[]){temb, cfg->addition_embed_input_dim}, "add_embedding.linear_1.weight");
+        LOADF(u->add_b1, 1, (int64_t[]){temb}, "add_embedding.linear_1.bias");
+        LOADF(u->add_w2, 2, (int64_t[]){temb, temb}, "add_embedding.linear_2.weight");
+        LOADF(u->add_b2, 1, (int64_t[]){temb}, "add_embedding.linear_2.bias");
+    }
     LOADF(u->conv_in_w, 4, (int64_t[]){ch[0], cfg->in_channels, 3, 3}, "conv_in.weight");
     LOADF(u->conv_in_b, 1, (int64_t[]){ch[0]}, "conv_in.bias");
 
@@ -276,7 +335,7 @@ static sd_status load_all(sd_unet *u, sd_weight_loader *ld) {
             SD_TRY(load_resnet(ld, &lv->resnets[j], at, in, ch[b], temb));
             if (lv->has_attention) {
                 snprintf(at, sizeof at, "down_blocks.%d.attentions.%d", b, j);
-                SD_TRY(load_transformer(ld, &lv->attentions[j], at, ch[b], cfg->heads[b], cfg));
+                SD_TRY(load_transformer(ld, &lv->attentions[j], at, ch[b], cfg->heads[b], cfg->transformer_depth[b], cfg));
             }
         }
         if (lv->has_sampler) {
@@ -286,7 +345,8 @@ static sd_status load_all(sd_unet *u, sd_weight_loader *ld) {
     }
     int deep = ch[n - 1];
     SD_TRY(load_resnet(ld, &u->mid_resnets[0], "mid_block.resnets.0", deep, deep, temb));
-    SD_TRY(load_transformer(ld, &u->mid_attention, "mid_block.attentions.0", deep, cfg->mid_heads, cfg));
+    SD_TRY(load_transformer(ld, &u->mid_attention, "mid_block.attentions.0", deep, cfg->mid_heads,
+                            cfg->mid_transformer_depth, cfg));
     SD_TRY(load_resnet(ld, &u->mid_resnets[1], "mid_block.resnets.1", deep, deep, temb));
 
     for (int i = 0; i < n; i++) {
@@ -303,7 +363,8 @@ static sd_status load_all(sd_unet *u, sd_weight_loader *ld) {
             SD_TRY(load_resnet(ld, &lv->resnets[j], at, in, out, temb));
             if (lv->has_attention) {
                 snprintf(at, sizeof at, "up_blocks.%d.attentions.%d", i, j);
-                SD_TRY(load_transformer(ld, &lv->attentions[j], at, out, cfg->heads[n - 1 - i], cfg));
+                SD_TRY(load_transformer(ld, &lv->attentions[j], at, out, cfg->heads[n - 1 - i], cfg->up_transformer_depth[i],
+                                        cfg));
             }
         }
         if (lv->has_sampler) {
@@ -343,6 +404,12 @@ sd_status sd_unet_load(sd_unet *unet, const sd_unet_config *cfg, const sd_safete
 
 void sd_unet_free(sd_unet *unet) {
     if (!unet) return;
+    for (int i = 0; i < SD_UNET_MAX_LEVELS; i++)
+        for (int j = 0; j < SD_UNET_MAX_LAYERS; j++) {
+            free(unet->down[i].attentions[j].blocks);
+            free(unet->up[i].attentions[j].blocks);
+        }
+    free(unet->mid_attention.blocks);
     sd_weight_store_free(&unet->store);
     memset(unet, 0, sizeof *unet);
 }

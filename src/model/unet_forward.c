@@ -67,8 +67,8 @@ static void resnet_forward(unet_ctx *c, sd_tensor *out, const sd_tensor *x, cons
     sd_arena_rewind(c->arena, mark);
 }
 
-/* Transformer2DModel with one BasicTransformerBlock: norm, proj_in, self-attention,
- * cross-attention, GEGLU feed-forward (each pre-LayerNorm + residual), proj_out, + input. */
+/* Transformer2DModel: norm, proj_in, n_blocks BasicTransformerBlocks (self-attention,
+ * cross-attention, GEGLU feed-forward, each pre-LayerNorm + residual), proj_out, + input. */
 static void transformer_forward(unet_ctx *c, sd_tensor *out, const sd_tensor *x, const sd_unet_transformer *t) {
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3], hw = h * w;
     int64_t ctx_len = c->context->shape[1];
@@ -85,28 +85,31 @@ static void transformer_forward(unet_ctx *c, sd_tensor *out, const sd_tensor *x,
     sd_op_group_norm(c->be, &normed, x, &t->norm_w, &t->norm_b, c->cfg->norm_groups, 1e-6f, false);
     sd_op_transpose_hw_c(c->be, &seq, &normed, true);
     sd_op_linear(c->be, &hid, &seq, &t->proj_in_w, &t->proj_in_b);
-    // self-attention
-    sd_op_layer_norm(c->be, &a, &hid, &t->ln1_w, &t->ln1_b, 1e-5f);
-    sd_op_linear(c->be, &q, &a, &t->attn1_q, NULL);
-    sd_op_linear(c->be, &k, &a, &t->attn1_k, NULL);
-    sd_op_linear(c->be, &v, &a, &t->attn1_v, NULL);
-    sd_op_attention(c->be, &seq, &q, &k, &v, t->heads, false);
-    sd_op_linear(c->be, &a, &seq, &t->attn1_out_w, &t->attn1_out_b);
-    sd_op_add(c->be, &hid, &hid, &a);
-    // cross-attention on the prompt embedding
-    sd_op_layer_norm(c->be, &a, &hid, &t->ln2_w, &t->ln2_b, 1e-5f);
-    sd_op_linear(c->be, &q, &a, &t->attn2_q, NULL);
-    sd_op_linear(c->be, &kc, c->context, &t->attn2_k, NULL);
-    sd_op_linear(c->be, &vc, c->context, &t->attn2_v, NULL);
-    sd_op_attention(c->be, &seq, &q, &kc, &vc, t->heads, false);
-    sd_op_linear(c->be, &a, &seq, &t->attn2_out_w, &t->attn2_out_b);
-    sd_op_add(c->be, &hid, &hid, &a);
-    // feed-forward
-    sd_op_layer_norm(c->be, &a, &hid, &t->ln3_w, &t->ln3_b, 1e-5f);
-    sd_op_linear(c->be, &ff, &a, &t->ff_in_w, &t->ff_in_b);
-    sd_op_geglu(c->be, &gated, &ff);
-    sd_op_linear(c->be, &a, &gated, &t->ff_out_w, &t->ff_out_b);
-    sd_op_add(c->be, &hid, &hid, &a);
+    for (int i = 0; i < t->n_blocks; i++) {
+        const sd_unet_tblock *b = &t->blocks[i];
+        // self-attention
+        sd_op_layer_norm(c->be, &a, &hid, &b->ln1_w, &b->ln1_b, 1e-5f);
+        sd_op_linear(c->be, &q, &a, &b->attn1_q, NULL);
+        sd_op_linear(c->be, &k, &a, &b->attn1_k, NULL);
+        sd_op_linear(c->be, &v, &a, &b->attn1_v, NULL);
+        sd_op_attention(c->be, &seq, &q, &k, &v, t->heads, false);
+        sd_op_linear(c->be, &a, &seq, &b->attn1_out_w, &b->attn1_out_b);
+        sd_op_add(c->be, &hid, &hid, &a);
+        // cross-attention on the prompt embedding
+        sd_op_layer_norm(c->be, &a, &hid, &b->ln2_w, &b->ln2_b, 1e-5f);
+        sd_op_linear(c->be, &q, &a, &b->attn2_q, NULL);
+        sd_op_linear(c->be, &kc, c->context, &b->attn2_k, NULL);
+        sd_op_linear(c->be, &vc, c->context, &b->attn2_v, NULL);
+        sd_op_attention(c->be, &seq, &q, &kc, &vc, t->heads, false);
+        sd_op_linear(c->be, &a, &seq, &b->attn2_out_w, &b->attn2_out_b);
+        sd_op_add(c->be, &hid, &hid, &a);
+        // feed-forward
+        sd_op_layer_norm(c->be, &a, &hid, &b->ln3_w, &b->ln3_b, 1e-5f);
+        sd_op_linear(c->be, &ff, &a, &b->ff_in_w, &b->ff_in_b);
+        sd_op_geglu(c->be, &gated, &ff);
+        sd_op_linear(c->be, &a, &gated, &b->ff_out_w, &b->ff_out_b);
+        sd_op_add(c->be, &hid, &hid, &a);
+    }
     // back to the image, plus the block's input
     sd_op_linear(c->be, &seq, &hid, &t->proj_out_w, &t->proj_out_b);
     sd_op_transpose_hw_c(c->be, out, &seq, false);
@@ -114,9 +117,40 @@ static void transformer_forward(unet_ctx *c, sd_tensor *out, const sd_tensor *x,
     sd_arena_rewind(c->arena, mark);
 }
 
+/* SDXL's added embedding, added to temb [1, B, T]: add_embedding(cat(text_embeds, time_proj(time_ids)))
+ * with add_embedding = linear, SiLU, linear. host: scratch of at least addition_embed_input_dim. */
+static void add_text_time(unet_ctx *c, const sd_unet *u, sd_tensor *temb, const sd_unet_added_cond *added, float *host) {
+    const sd_unet_config *cfg = c->cfg;
+    const int64_t B = temb->shape[1], T = cfg->time_embed_dim, in = cfg->addition_embed_input_dim;
+    const int P = cfg->text_embeds_dim, D = cfg->addition_time_embed_dim;
+    sd_tensor cond = tokens(c, 1, B, in); // (1, B, P + 6D)
+    sd_tensor h = tokens(c, 1, B, T), aug = tokens(c, 1, B, T);
+    if (c->arena->status != SD_OK) return;
+    for (int64_t b = 0; b < B; b++) { /* one row at a time through the host scratch */
+        memcpy(host, added->text_embeds + b * P, (size_t)P * sizeof *host);
+        sd_unet_time_proj(host + P, added->time_ids + b * SD_UNET_TIME_IDS, SD_UNET_TIME_IDS, D, cfg->flip_sin_to_cos,
+                          cfg->freq_shift);
+        sd_tensor row = sd_tensor_2d(sd_f32(&cond) + b * in, SD_DTYPE_F32, 1, in);
+        sd_backend_upload(c->be, &row, host);
+    }
+    sd_op_linear(c->be, &h, &cond, &u->add_w1, &u->add_b1);
+    sd_op_activation(c->be, &h, &h, SD_ACT_SILU);
+    sd_op_linear(c->be, &aug, &h, &u->add_w2, &u->add_b2);
+    sd_op_add(c->be, temb, temb, &aug);
+}
+
 sd_status sd_unet_forward(sd_unet *unet, sd_backend *be, sd_arena *arena, sd_tensor *noise_pred,
                           const sd_tensor *sample, const float *timesteps, const sd_tensor *context) {
+    return sd_unet_forward_added(unet, be, arena, noise_pred, sample, timesteps, context, NULL);
+}
+
+sd_status sd_unet_forward_added(sd_unet *unet, sd_backend *be, sd_arena *arena, sd_tensor *noise_pred,
+                                const sd_tensor *sample, const float *timesteps, const sd_tensor *context,
+                                const sd_unet_added_cond *added) {
     const sd_unet_config *cfg = &unet->cfg;
+    if (cfg->text_time && (!added || !added->text_embeds || !added->time_ids))
+        return sd_fail(SD_ERR_ARG, "unet: this is an SDXL UNet (addition_embed_type text_time): it needs text_embeds "
+                       "[batch, %d] and time_ids [batch, 6]", cfg->text_embeds_dim);
     if (sample->ndim != 4 || sample->shape[1] != cfg->in_channels || context->ndim != 3 ||
         context->shape[0] != sample->shape[0] || context->shape[2] != cfg->cross_attention_dim || noise_pred->ndim != 4 ||
         noise_pred->shape[0] != sample->shape[0] || noise_pred->shape[1] != cfg->out_channels ||
@@ -133,7 +167,8 @@ sd_status sd_unet_forward(sd_unet *unet, sd_backend *be, sd_arena *arena, sd_ten
 
     // time embedding: sinusoids (host) -> linear -> silu -> linear; resnets take silu of it
     float proj_host[16384]; /* B x C0: 51 rows of SD's 320 */
-    if (B * C0 > (int64_t)(sizeof proj_host / sizeof proj_host[0]))
+    if (B * C0 > (int64_t)(sizeof proj_host / sizeof proj_host[0]) ||
+        (cfg->text_time && cfg->addition_embed_input_dim > (int)(sizeof proj_host / sizeof proj_host[0])))
         return sd_fail(SD_ERR_LIMIT, "unet: batch %lld is too large for %lld time channels", (long long)B, (long long)C0);
     sd_unet_time_proj(proj_host, timesteps, (int)B, (int)C0, cfg->flip_sin_to_cos, cfg->freq_shift);
     sd_tensor tproj = tokens(&c, 1, B, C0);   // (1, B, C0)
@@ -143,6 +178,7 @@ sd_status sd_unet_forward(sd_unet *unet, sd_backend *be, sd_arena *arena, sd_ten
     sd_op_linear(be, &temb, &tproj, &unet->time_w1, &unet->time_b1);
     sd_op_activation(be, &temb, &temb, SD_ACT_SILU);
     sd_op_linear(be, &temb_act, &temb, &unet->time_w2, &unet->time_b2);
+    if (cfg->text_time) add_text_time(&c, unet, &temb_act, added, proj_host); /* tproj is uploaded: reuse */
     sd_op_activation(be, &temb_act, &temb_act, SD_ACT_SILU);
     c.temb_act = &temb_act;
 

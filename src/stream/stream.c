@@ -80,9 +80,12 @@ static sd_status check_params(const sd_stream_params *p, const sd_model *m) {
     SD_TRY(sd_model_require(m, SD_COMPONENT_UNET, "sd_stream_create"));
     if (!m->has_vae && !m->has_taesd)
         return sd_fail(SD_ERR_STATE, "sd_stream_create: the model has neither a VAE nor a TAESD loaded");
-    if (m->text.cfg.hidden_size != m->unet.cfg.cross_attention_dim)
+    if (sd_model_text_hidden_size(m) != m->unet.cfg.cross_attention_dim)
         return sd_fail(SD_ERR_FORMAT, "sd_stream_create: text encoder width %d does not match the UNet's cross-attention "
-                       "width %d", m->text.cfg.hidden_size, m->unet.cfg.cross_attention_dim);
+                       "width %d", sd_model_text_hidden_size(m), m->unet.cfg.cross_attention_dim);
+    if (m->unet.cfg.text_time && sd_model_text_pooled_size(m) != m->unet.cfg.text_embeds_dim)
+        return sd_fail(SD_ERR_FORMAT, "sd_stream_create: the UNet's added embedding takes a pooled text embedding of %d, "
+                       "the text encoders give %d", m->unet.cfg.text_embeds_dim, sd_model_text_pooled_size(m));
     return SD_OK;
 }
 
@@ -115,6 +118,13 @@ static void layout_rows(sd_stream *s) {
 
 static sd_tensor latents(sd_stream *s, sd_arena *a, int64_t rows) {
     return sd_arena_tensor(a, SD_DTYPE_F32, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
+}
+
+sd_status sd_stream_unet(sd_stream *s, sd_tensor *noise_pred, const sd_tensor *x, const float *timesteps) {
+    sd_tensor emb = sd_tensor_rows_view(&s->prompt_embeds, 0, x->shape[0]);
+    const sd_unet_added_cond added = {s->pooled_rows, s->time_id_rows};
+    return sd_unet_forward_added(&s->model->unet, s->model->backend, &s->frame_arena, noise_pred, x, timesteps, &emb,
+                                 s->sdxl ? &added : NULL);
 }
 
 /* Zeros from the host: the state tensors start as uninitialised memory, and scaling by 0 would
@@ -179,6 +189,23 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
         s->host_zeros = calloc((size_t)(s->n_steps > 1 ? s->n_steps : 1) * latent_floats, sizeof(float));
         if (!s->host_images || !s->host_out || !s->last_output || !s->host_x0 || !s->host_noise || !s->host_zeros)
             st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
+        s->sdxl = model->unet.cfg.text_time;
+        if (st == SD_OK && s->sdxl) {
+            s->pooled_dim = model->unet.cfg.text_embeds_dim;
+            s->cond_pooled = calloc((size_t)s->pooled_dim, sizeof(float));
+            s->uncond_pooled = calloc((size_t)s->pooled_dim, sizeof(float));
+            s->pooled_rows = calloc((size_t)(2 * s->batch) * (size_t)s->pooled_dim, sizeof(float));
+            s->time_id_rows = calloc((size_t)(2 * s->batch) * SD_UNET_TIME_IDS, sizeof(float));
+            if (!s->cond_pooled || !s->uncond_pooled || !s->pooled_rows || !s->time_id_rows)
+                st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
+            /* diffusers' _get_add_time_ids: original size, crop (0, 0), target size, each (h, w) */
+            for (int r = 0; st == SD_OK && r < 2 * s->batch; r++) {
+                float *ids = s->time_id_rows + r * SD_UNET_TIME_IDS;
+                ids[0] = ids[4] = (float)params->height;
+                ids[1] = ids[5] = (float)params->width;
+                ids[2] = ids[3] = 0.0f;
+            }
+        }
         s->filter_on = params->similar_filter_threshold > 0.0f;
         if (st == SD_OK && s->filter_on &&
             !sd_similar_filter_init(&s->filter, params->similar_filter_threshold, params->similar_filter_max_skip,
@@ -186,7 +213,7 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
             st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
     }
     if (st == SD_OK) {
-        int64_t C = model->text.cfg.hidden_size;
+        int64_t C = sd_model_text_hidden_size(model);
         s->cond_embed = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){1, SD_TOKENS, C});
         s->uncond_embed = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){1, SD_TOKENS, C});
         s->prompt_embeds = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){2 * s->batch, SD_TOKENS, C});
@@ -215,19 +242,20 @@ void sd_stream_free(sd_stream *s) {
     free(s->host_x0);
     free(s->host_noise);
     free(s->host_zeros);
+    free(s->cond_pooled);
+    free(s->uncond_pooled);
+    free(s->pooled_rows);
+    free(s->time_id_rows);
     free(s);
 }
 
-/* Encodes one prompt into a [1, 77, C] backend tensor. */
-static sd_status encode(sd_stream *s, const char *prompt, sd_tensor *dst) {
+/* Encodes one prompt into a [1, 77, C] backend tensor (and SDXL's pooled embedding, host [P]). */
+static sd_status encode(sd_stream *s, const char *prompt, sd_tensor *dst, float *pooled) {
     sd_model *m = s->model;
-    int32_t ids[SD_TOKENS];
-    SD_TRY(sd_tokenizer_encode(m->tokenizer, prompt, ids, NULL));
     int64_t n = sd_tensor_numel(dst);
     float *host = malloc((size_t)n * sizeof *host);
     if (!host) return sd_fail(SD_ERR_NOMEM, "stream: out of memory");
-    SD_TRY(sd_arena_reset(&m->arena));
-    sd_status st = sd_clip_text_forward(&m->text, m->backend, &m->arena, ids, 1, host);
+    sd_status st = sd_model_encode_text(m, prompt, host, pooled);
     if (st == SD_OK) {
         sd_backend_upload(m->backend, dst, host);
         st = sd_backend_status(m->backend);
@@ -247,15 +275,27 @@ static void arrange_prompt(sd_stream *s) {
     for (int r = 0; r < uncond_rows + s->batch; r++) {
         sd_tensor row = sd_tensor_rows_view(&s->prompt_embeds, r, 1);
         sd_op_activation(be, &row, r < uncond_rows ? &s->uncond_embed : &s->cond_embed, SD_ACT_NONE);
+        if (s->sdxl)
+            memcpy(s->pooled_rows + (size_t)r * s->pooled_dim, r < uncond_rows ? s->uncond_pooled : s->cond_pooled,
+                   (size_t)s->pooled_dim * sizeof(float));
     }
     s->prompt_rows = uncond_rows + s->batch;
 }
 
 sd_status sd_stream_set_prompt(sd_stream *s, const char *prompt, const char *negative_prompt) {
     SD_CHECK_ARG(s && prompt, "sd_stream_set_prompt: stream and prompt are required");
-    SD_TRY(encode(s, prompt, &s->cond_embed));
-    /* the negative prompt is kept across prompt changes (upstream's update_prompt drops it) */
-    if (negative_prompt || !s->has_prompt) SD_TRY(encode(s, negative_prompt ? negative_prompt : "", &s->uncond_embed));
+    SD_TRY(encode(s, prompt, &s->cond_embed, s->cond_pooled));
+    /* the negative prompt is kept across prompt changes (upstream's update_prompt drops it); SDXL
+     * without one: zeros when the model says force_zeros_for_empty_prompt (diffusers) */
+    if (s->sdxl && !negative_prompt && !s->has_prompt && s->model->files.force_zeros_for_empty_prompt) {
+        float *zeros = calloc((size_t)sd_tensor_numel(&s->uncond_embed), sizeof *zeros);
+        if (!zeros) return sd_fail(SD_ERR_NOMEM, "sd_stream_set_prompt: out of memory");
+        sd_backend_upload(s->model->backend, &s->uncond_embed, zeros);
+        free(zeros);
+        memset(s->uncond_pooled, 0, (size_t)s->pooled_dim * sizeof(float));
+    } else if (negative_prompt || !s->has_prompt) {
+        SD_TRY(encode(s, negative_prompt ? negative_prompt : "", &s->uncond_embed, s->uncond_pooled));
+    }
     arrange_prompt(s);
     s->has_prompt = true;
     return sd_backend_status(s->model->backend);

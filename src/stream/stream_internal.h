@@ -43,6 +43,13 @@ struct sd_stream {
     sd_tensor cond_embed, uncond_embed; /* [1, 77, C] */
     sd_tensor prompt_embeds;            /* [up to 2 * batch, 77, C], arranged per cfg */
     int prompt_rows;
+    /* SDXL's added conditioning, host, arranged as prompt_embeds (row r of the UNet batch reads row
+     * r): the pooled embedding of the prompt the row carries, and time_ids (H, W, 0, 0, H, W) */
+    bool sdxl;
+    int pooled_dim;
+    float *cond_pooled, *uncond_pooled; /* [P] */
+    float *pooled_rows;                 /* [2 * batch, P] */
+    float *time_id_rows;                /* [2 * batch, 6] */
     bool has_prompt;
     sd_tensor init_noise, stock_noise; /* [batch, 4, h, w] */
     sd_tensor buffer;                  /* [(n - 1) * fb, 4, h, w] (stream batch, n > 1) */
@@ -67,6 +74,9 @@ sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host);
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out);
 size_t sd_stream_image_floats(const sd_stream *s);  /* fb * 3 * H * W */
 size_t sd_stream_latent_floats(const sd_stream *s); /* fb * 4 * h * w */
+
+/* The UNet on rows first..first+B of the arranged prompt (with SDXL's added conditioning). */
+sd_status sd_stream_unet(sd_stream *s, sd_tensor *noise_pred, const sd_tensor *x, const float *timesteps);
 
 /* Row view of a [B, ...] tensor (contiguous rows). */
 sd_tensor sd_tensor_rows_view(const sd_tensor *t, int64_t first, int64_t count);

@@ -51,9 +51,8 @@ static void unet_step(sd_stream *s, sd_tensor *denoised, sd_tensor *pred, const 
     }
     sd_tensor body = rows(&in, extra, R);
     copy(s, &body, x);
-    sd_tensor emb = rows(&s->prompt_embeds, 0, extra + R);
     double t0 = sd_now_ms(), f0 = be->flops;
-    sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &out, &in, t, &emb);
+    sd_status st = sd_stream_unet(s, &out, &in, t);
     s->timings.unet_ms += sd_now_ms() - t0;
     s->timings.unet_gflop += (be->flops - f0) * 1e-9;
     s->timings.unet_batch = (int)(extra + R);
@@ -249,11 +248,11 @@ sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
     sd_backend_upload(be, &x_t, s->host_noise);
     if (s->p.turbo) {
         /* txt2img_sd_turbo: x0 = (x - beta * eps) / alpha at the first step, no boundary scalings */
-        sd_tensor eps = latents(s, s->fb), emb = rows(&s->prompt_embeds, 0, s->fb);
+        sd_tensor eps = latents(s, s->fb);
         float t[SD_STREAM_MAX_ROWS];
         for (int f = 0; f < s->fb; f++) t[f] = s->timestep[0];
         double t0 = sd_now_ms(), f0 = be->flops;
-        sd_status st = sd_unet_forward(&s->model->unet, be, &s->frame_arena, &eps, &x_t, t, &emb);
+        sd_status st = sd_stream_unet(s, &eps, &x_t, t);
         s->timings.unet_ms = sd_now_ms() - t0;
         s->timings.unet_gflop = (be->flops - f0) * 1e-9;
         if (st != SD_OK) return st;
