@@ -150,15 +150,33 @@ int cmd_bench(int argc, char **argv) {
     r.peak_bf16 = bf16;
     if (!json) cli_log_info("measured peak: %.1f GFLOP/s (%.1f on one thread)", r.peak, r.peak1);
 
-    double t0 = cli_now_ms();
     unsigned components = SD_COMPONENT_ALL;
     if (args_flag(&a, "no-vae")) components &= ~(unsigned)SD_COMPONENT_VAE; /* RSS as a TAESD stream has it */
+    /* With LoRAs, the same model is first loaded without them: what the LoRAs cost is the
+     * difference of the two loads (their own timer also counts writing the fused weights, which
+     * stands in for the plain copy a load makes anyway) */
+    const char *const *lora_specs;
+    double plain_ms = -1.0;
+    /* (twice: a process's first load also pays for its fresh heap, which would favour the second) */
+    for (int k = 0; k < 2 && args_get_all(&a, "lora", &lora_specs) > 0; k++) {
+        double tp = cli_now_ms();
+        sd_model *plain = cli_load_model_without_loras(&a, components);
+        if (!plain) return 1;
+        plain_ms = cli_now_ms() - tp;
+        sd_model_free(plain);
+    }
+    double t0 = cli_now_ms();
     sd_model *m = cli_load_model(&a, components);
     if (!m) return 1;
-    add(&r, "load", 0, cli_now_ms() - t0, 0);
+    double load_ms = cli_now_ms() - t0;
+    add(&r, "load", 0, load_ms, 0);
     for (int i = 0; i < sd_model_lora_count(m); i++) { /* part of the load above */
         sd_lora_report lr;
         if (sd_model_lora_report(m, i, &lr) == SD_OK) add(&r, "  of which LoRA read+fuse", 0, lr.fuse_ms, 0);
+    }
+    if (plain_ms >= 0) {
+        add(&r, "  load without the LoRAs", 0, plain_ms, 0);
+        add(&r, "  LoRA cost (with - without)", 0, load_ms - plain_ms, 0);
     }
 
     /* text encoder: once per prompt in a stream, timed anyway */

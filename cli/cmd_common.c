@@ -92,7 +92,7 @@ static void on_load_progress(void *user, const char *part, int index, int count)
     else cli_log_progress_end();
 }
 
-sd_model *cli_load_model(const args *a, unsigned components) {
+static sd_model *load_model(const args *a, unsigned components, bool with_loras) {
     if (cli_check_model_options(a)) return NULL;
     sd_model_params p = sd_model_params_default();
     p.path = args_get(a, "model");
@@ -116,7 +116,7 @@ sd_model *cli_load_model(const args *a, unsigned components) {
     const char *const *specs;
     sd_lora loras[SD_MAX_LORAS];
     char lora_paths[SD_MAX_LORAS][4096];
-    p.n_loras = args_get_all(a, "lora", &specs);
+    p.n_loras = with_loras ? args_get_all(a, "lora", &specs) : 0;
     if (p.n_loras > SD_MAX_LORAS) {
         cli_log_error("at most %d --lora", SD_MAX_LORAS);
         return NULL;
@@ -148,6 +148,14 @@ sd_model *cli_load_model(const args *a, unsigned components) {
                      r.unloaded_modules, r.fuse_ms);
     }
     return model;
+}
+
+sd_model *cli_load_model(const args *a, unsigned components) {
+    return load_model(a, components, true);
+}
+
+sd_model *cli_load_model_without_loras(const args *a, unsigned components) {
+    return load_model(a, components, false);
 }
 
 void cli_warn_long_prompt(sd_model *model, const char *option, const char *prompt) {

@@ -50,6 +50,8 @@ int cli_threads(const args *a, int *n_threads);
 /* Loads the model the options name with progress on stderr and the load time; prints the error
  * and returns NULL on failure. */
 sd_model *cli_load_model(const args *a, unsigned components);
+/* The same model with no --lora fused (bench compares the two loads). */
+sd_model *cli_load_model_without_loras(const args *a, unsigned components);
 /* Warns when a prompt is longer than CLIP's 75 tokens, naming where it was cut. */
 void cli_warn_long_prompt(sd_model *model, const char *option, const char *prompt);
 /* Monotonic milliseconds, for progress and stage timings. */
