@@ -3,9 +3,10 @@
  * A set is opened before the components load: every file is parsed, its keys are classified
  * (lora_keys.c: kohya/A1111, diffusers, PEFT), grouped into modules (down, up, optional alpha)
  * and checked for rank and dtype. The weight loader (weights.c) asks the set, for each weight it
- * materialises, whether a LoRA touches it; if so it hands over the weight in float32 and the set
- * adds scale * (alpha / rank) * up @ down to it (diffusers' _fuse_lora), before the weight is
- * stored in its final type or packed for a backend. After loading, finish checks that every
+ * materialises, whether a LoRA touches it; if so the set sums scale * (alpha / rank) * up @ down of
+ * every LoRA on it in float32 (diffusers' _fuse_lora; the products on a CPU backend of the set's
+ * own) and writes round(weight + delta) in the weight's storage type, before it is packed for a
+ * backend. After loading, finish checks that every
  * module of a loaded component was used, so a LoRA is never applied in part.
  *
  * Matching is driven by the model's own weight names: an internal name "a.b.to_q.weight" is the
