@@ -544,6 +544,14 @@ static void test_cli(void) {
     double rel = check_file_rel_error(golden, result, "noise_pred");
     CHECK(rel < 1e-4, "sdstream eval --lora: relative error %.3g", rel);
     printf("%-40s UNet output relative error %.3g\n", "sdstream eval --lora kohya:0.8", rel);
+    /* --dtype bf16: the fused weights rounded once to bfloat16 (the 16-bit path of the fuse) */
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --component unet --input %s --output %s --lora %s:0.8 --dtype bf16", bin,
+             model, golden, result, lora);
+    rc = check_run(cmd, out, sizeof out);
+    CHECK(rc == 0, "eval --lora --dtype bf16: exit %d: %s", rc, out);
+    rel = check_file_rel_error(golden, result, "noise_pred");
+    CHECK(rel < 1e-2 && rel > 0, "sdstream eval --lora --dtype bf16: relative error %.3g (bf16 limit 1e-2)", rel);
+    printf("%-40s UNet output relative error %.3g\n", "sdstream eval --lora kohya:0.8 --dtype bf16", rel);
     snprintf(cmd, sizeof cmd, "%s eval --model %s --component unet --input %s --output %s --lora %s", bin, model, golden,
              result, check_ref("models/tiny-sd15/unet/config.json"));
     rc = check_run(cmd, out, sizeof out);
