@@ -15,9 +15,8 @@
 #include "server_internal.h"
 
 typedef struct engine_session {
-    sd_stream *stream;
+    sd_stream *stream;      /* NULL until a config was applied (or after one was refused) */
     serve_config applied;   /* what the stream runs with */
-    bool has_stream;
     uint8_t *rgb_in, *rgb_out;
     size_t rgb_cap;
     byte_buf jpeg_in;       /* the input taken from the session slot (swapped, not copied) */
@@ -58,7 +57,6 @@ typedef struct engine_out {
     bool has_frame, skipped, encoded_prompt, created_stream, frame_error;
 } engine_out;
 
-
 static void out_error(engine_out *o, const char *code, const char *message) {
     char esc[SESSION_TEXT_MAX / 2];
     serve_json_escape(esc, sizeof esc, message);
@@ -79,13 +77,12 @@ static int ensure_pixels(engine_session *e, int width, int height) {
 }
 
 /* Brings the stream to the requested config. Returns 0 when a stream is ready. */
-static int apply_config(server *srv, session *s, engine_session *e, const serve_config *want, engine_out *o) {
+static int apply_config(server *srv, engine_session *e, const serve_config *want, engine_out *o) {
     sd_status st = SD_OK;
-    bool fresh = !e->has_stream || serve_config_needs_new_stream(&e->applied, want);
+    bool fresh = !e->stream || serve_config_needs_new_stream(&e->applied, want);
     if (fresh) {
         sd_stream_free(e->stream);
         e->stream = NULL;
-        e->has_stream = false;
         sd_stream_params p;
         serve_config_to_params(want, &p);
         if (ensure_pixels(e, want->width, want->height) != 0) {
@@ -97,7 +94,6 @@ static int apply_config(server *srv, session *s, engine_session *e, const serve_
             out_error(o, "stream", sd_last_error());
             return -1;
         }
-        e->has_stream = true;
         e->calls = 0;
         o->created_stream = true;
     } else {
@@ -118,11 +114,9 @@ static int apply_config(server *srv, session *s, engine_session *e, const serve_
         /* the stream may be half-updated: rebuild it on the next config */
         sd_stream_free(e->stream);
         e->stream = NULL;
-        e->has_stream = false;
         return -1;
     }
     e->applied = *want;
-    (void)s;
     if (o->n_text < 2 && serve_format_config(want, o->text[o->n_text], SESSION_TEXT_MAX) > 0) o->n_text++;
     return 0;
 }
@@ -151,16 +145,15 @@ static int encode_output(jpeg_codec *codec, engine_session *e, uint32_t id, uint
     return 0;
 }
 
-/* Runs one unit of work for a session outside the lock. */
-static void run_session(server *srv, jpeg_codec *codec, session *s, engine_session *e, const serve_config *want,
-                        bool has_input, uint32_t in_id, bool txt2img, uint32_t t2i_id, engine_out *o) {
-    if (want && apply_config(srv, s, e, want, o) != 0) return;
-    if (!has_input && !txt2img) return;
-    if (!e->has_stream) {
-        out_error(o, "stream", "no stream: the last config was refused; send a valid config");
-        o->frame_error = true;
+/* Runs one unit of work for a session outside the lock. want is set whenever the session has no
+ * stream yet (engine_main), so past apply_config there is one. */
+static void run_session(server *srv, jpeg_codec *codec, engine_session *e, const serve_config *want, bool has_input,
+                        uint32_t in_id, bool txt2img, uint32_t t2i_id, engine_out *o) {
+    if (want && apply_config(srv, e, want, o) != 0) {
+        o->frame_error = has_input || txt2img; /* the frame or request waiting on that config is lost */
         return;
     }
+    if (!has_input && !txt2img) return;
     const serve_config *c = &e->applied;
     int skipped = 0;
     uint32_t out_id = 0;
@@ -276,7 +269,7 @@ void *engine_main(void *arg) {
         /* take the work: the config by value, the frame by swapping buffers */
         serve_config want;
         /* a session's first frame or request builds its stream from the current config */
-        bool has_config = s->config_dirty || !e->has_stream;
+        bool has_config = s->config_dirty || !e->stream;
         if (has_config) want = s->config;
         s->config_dirty = false;
         bool has_input = s->in_full;
@@ -295,7 +288,7 @@ void *engine_main(void *arg) {
 
         engine_out o;
         memset(&o, 0, sizeof o);
-        run_session(srv, codec, s, e, has_config ? &want : NULL, has_input, in_id, txt2img, t2i_id, &o);
+        run_session(srv, codec, e, has_config ? &want : NULL, has_input, in_id, txt2img, t2i_id, &o);
         double now = serve_now_ms();
 
         pthread_mutex_lock(&srv->lock);
