@@ -58,10 +58,7 @@ typedef struct engine_out {
 } engine_out;
 
 static void out_error(engine_out *o, const char *code, const char *message) {
-    char esc[SESSION_TEXT_MAX / 2];
-    serve_json_escape(esc, sizeof esc, message);
-    if (o->n_text >= 2) return;
-    snprintf(o->text[o->n_text++], SESSION_TEXT_MAX, "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
+    if (o->n_text < 2) serve_format_error(o->text[o->n_text++], SESSION_TEXT_MAX, code, message);
 }
 
 static int ensure_pixels(engine_session *e, int width, int height) {

@@ -273,3 +273,9 @@ void serve_json_escape(char *dst, size_t cap, const char *text) {
     }
     dst[j] = '\0';
 }
+
+void serve_format_error(char *out, size_t cap, const char *code, const char *message) {
+    char esc[2048];
+    serve_json_escape(esc, sizeof esc, message);
+    snprintf(out, cap, "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
+}

@@ -69,6 +69,10 @@ void serve_config_to_params(const serve_config *c, sd_stream_params *p);
  * if it does not fit. */
 int serve_format_config(const serve_config *c, char *out, size_t cap);
 
+/* Writes {"type":"error","code":code,"message":message} into out (cap bytes, the message escaped and
+ * truncated to fit). */
+void serve_format_error(char *out, size_t cap, const char *code, const char *message);
+
 /* Escapes text as the inside of a JSON string into dst (cap bytes, truncated to fit, NUL-terminated). */
 void serve_json_escape(char *dst, size_t cap, const char *text);
 

@@ -172,9 +172,8 @@ static void push_status(server *srv, session *s) {
 }
 
 static void push_error(server *srv, session *s, const char *code, const char *message) {
-    char esc[1024], text[1200];
-    serve_json_escape(esc, sizeof esc, message);
-    snprintf(text, sizeof text, "{\"type\":\"error\",\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
+    char text[SESSION_TEXT_MAX];
+    serve_format_error(text, sizeof text, code, message);
     session_push_text(s, text);
     srv->counters.messages_rejected++;
     if (s->wsi) lws_callback_on_writable(s->wsi);
