@@ -21,13 +21,7 @@ char *server_metrics_text(server *srv, size_t *len) {
     if (!out) return NULL;
     pthread_mutex_lock(&srv->lock);
     server_counters k = srv->counters;
-    int active = 0, queued = 0;
-    for (int i = 0; i < srv->n_slots; i++) {
-        session *s = srv->sessions[i];
-        if (!s || s->closed) continue;
-        if (s->state == SESSION_ACTIVE) active++;
-        else queued++;
-    }
+    session_counts sessions = server_count_sessions(srv, 0);
     pthread_mutex_unlock(&srv->lock);
     const stage_time *stages[3] = {&k.decode_jpeg, &k.denoise, &k.encode_jpeg};
     const char *stage_names[3] = {"decode_jpeg", "denoise", "encode_jpeg"};
@@ -67,7 +61,7 @@ char *server_metrics_text(server *srv, size_t *len) {
                      "sdstream_http_not_found_total %lld\n"
                      "# HELP sdstream_stage_seconds Time per frame stage.\n"
                      "# TYPE sdstream_stage_seconds summary\n",
-                     active, queued, srv->p.max_sessions, (long long)k.sessions_total, (long long)k.sessions_rejected,
+                     sessions.active, sessions.queued, srv->p.max_sessions, (long long)k.sessions_total, (long long)k.sessions_rejected,
                      (long long)k.frames_in, (long long)k.frames_out, (long long)k.dropped_in, (long long)k.dropped_out,
                      (long long)k.skipped, (long long)k.frame_errors, (long long)k.prompt_encodes,
                      (long long)k.stream_creates, (long long)k.messages_rejected, (long long)k.http_requests,

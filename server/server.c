@@ -147,25 +147,31 @@ static int on_http_writeable(struct lws *wsi, conn *c) {
 
 /* ---- Sessions ----------------------------------------------------------------------------- */
 
+session_counts server_count_sessions(const server *srv, uint64_t serial) {
+    session_counts n = {0, 0, 0};
+    for (int i = 0; i < srv->n_slots; i++) {
+        const session *o = srv->sessions[i];
+        if (!o || o->closed) continue;
+        if (o->state == SESSION_ACTIVE) {
+            n.active++;
+        } else {
+            n.queued++;
+            n.queued_before += o->serial < serial;
+        }
+    }
+    return n;
+}
+
 static void push_status(server *srv, session *s) {
     char text[256];
     if (s->state == SESSION_ACTIVE) {
         snprintf(text, sizeof text, "{\"type\":\"status\",\"state\":\"ready\"}");
     } else {
-        int position = 1, queued = 0, active = 0;
-        for (int i = 0; i < srv->n_slots; i++) {
-            session *o = srv->sessions[i];
-            if (!o || o->closed) continue;
-            if (o->state == SESSION_ACTIVE) active++;
-            else {
-                queued++;
-                if (o->serial < s->serial) position++;
-            }
-        }
+        session_counts n = server_count_sessions(srv, s->serial);
         snprintf(text, sizeof text,
                  "{\"type\":\"status\",\"state\":\"queued\",\"position\":%d,\"queue_length\":%d,\"active\":%d,"
                  "\"max_sessions\":%d}",
-                 position, queued, active, srv->p.max_sessions);
+                 n.queued_before + 1, n.queued, n.active, srv->p.max_sessions);
     }
     session_push_text(s, text);
     if (s->wsi) lws_callback_on_writable(s->wsi);
@@ -202,16 +208,11 @@ static int filter_connection(server *srv, struct lws *wsi) {
 
 static int on_open(server *srv, struct lws *wsi, conn *c) {
     pthread_mutex_lock(&srv->lock);
-    int slot = -1, active = 0, queued = 0;
-    for (int i = 0; i < srv->n_slots; i++) {
-        session *o = srv->sessions[i];
-        if (!o) {
-            if (slot < 0) slot = i;
-        } else if (!o->closed) {
-            if (o->state == SESSION_ACTIVE) active++;
-            else queued++;
-        }
-    }
+    int slot = -1;
+    for (int i = 0; i < srv->n_slots && slot < 0; i++)
+        if (!srv->sessions[i]) slot = i;
+    session_counts n = server_count_sessions(srv, 0);
+    int active = n.active, queued = n.queued;
     if (slot < 0 || srv->stopping || (active >= srv->p.max_sessions && queued >= srv->p.max_queue)) {
         srv->counters.sessions_rejected++;
         pthread_mutex_unlock(&srv->lock);

@@ -55,6 +55,14 @@ struct server {
     double start_ms;
 };
 
+/* Live (not closed) sessions: streaming, waiting, and of those waiting the ones that connected
+ * before the session numbered `serial` (its queue position - 1; pass 0 when not needed). Under the
+ * lock. */
+typedef struct session_counts {
+    int active, queued, queued_before;
+} session_counts;
+session_counts server_count_sessions(const server *srv, uint64_t serial);
+
 /* Engine thread body (engine.c). */
 void *engine_main(void *srv);
 /* Frees a session's engine state (stream, buffers). Called by the engine, or at shutdown. */
