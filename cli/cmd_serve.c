@@ -56,10 +56,7 @@ static int read_defaults(const args *a, serve_config *c) {
             return 2;
         }
         if (cli_parse_float(s, "strength", 0.02, 1.0, &d)) return 2;
-        c->strength = (float)d;
-        c->n_t_index = 1;
-        c->t_index_list[0] = (int)((1.0 - d) * 50.0 + 0.5);
-        if (c->t_index_list[0] > 49) c->t_index_list[0] = 49;
+        serve_config_set_strength(c, (float)d);
     }
     if ((s = args_get(a, "guidance")) && cli_parse_float(s, "guidance", 0.0, 20.0, &d)) return 2;
     if (s) c->guidance = (float)d;

@@ -156,13 +156,16 @@ static int parse_config_fields(const cJSON *root, serve_config *c, int max_size,
         snprintf(err, err_len, "give \"strength\" or \"t_index_list\", not both");
         return -1;
     }
-    if (saw_strength) {
-        /* one step, as the CLI's --strength: t_index = round((1 - s) * 50) */
-        c->n_t_index = 1;
-        c->t_index_list[0] = (int)lround((1.0 - c->strength) * 50.0);
-        if (c->t_index_list[0] > 49) c->t_index_list[0] = 49;
-    }
+    if (saw_strength) serve_config_set_strength(c, c->strength);
     return 0;
+}
+
+void serve_config_set_strength(serve_config *c, float strength) {
+    /* one step, as the CLI's --strength: t_index = round((1 - s) * 50) */
+    c->strength = strength;
+    c->n_t_index = 1;
+    c->t_index_list[0] = (int)lround((1.0 - strength) * 50.0);
+    if (c->t_index_list[0] > 49) c->t_index_list[0] = 49;
 }
 
 int serve_parse_message(const char *text, size_t len, const serve_config *current, int max_size, serve_message *out,

@@ -58,6 +58,9 @@ serve_config serve_config_default(int width, int height);
 int serve_parse_message(const char *text, size_t len, const serve_config *current, int max_size, serve_message *out,
                         char *err, size_t err_len);
 
+/* One step at t_index = round((1 - strength) * 50) (strength 0.02..1, checked by the caller). */
+void serve_config_set_strength(serve_config *c, float strength);
+
 /* Whether going from a to b needs a new sd_stream (size, cfg type, number of steps, filter) rather
  * than the live setters. */
 int serve_config_needs_new_stream(const serve_config *a, const serve_config *b);
