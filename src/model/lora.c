@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
+#include "base/clock.h"
 #include "base/threads.h"
 
 enum { MAX_LISTED_KEYS = 4 }; /* unmatched keys named in a message */
@@ -46,12 +46,6 @@ struct sd_lora_set {
      * Haswell kernel this machine kind forces) gave 43-57. */
     sd_backend *cpu;
 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static int compare_ids(const sd_lora_key *a, const sd_lora_key *b) {
     if (a->target != b->target) return (int)a->target - (int)b->target;
@@ -179,14 +173,14 @@ sd_status sd_lora_set_open(sd_lora_set **out, const sd_lora *loras, int n, bool 
     sd_status st = sd_backend_create(&set->cpu, SD_BACKEND_CPU, n_threads);
     if (st == SD_OK) st = sd_pool_create(&set->pool, set->cpu->n_threads);
     for (int i = 0; i < n && st == SD_OK; i++) {
-        double t0 = now_ms();
+        double t0 = sd_now_ms();
         lora_file *f = &set->files[set->n++];
         f->scale = loras[i].scale;
         if (!loras[i].path || !loras[i].path[0]) st = sd_fail(SD_ERR_ARG, "LoRA %d: path is empty", i);
         else if (!isfinite(loras[i].scale)) st = sd_fail(SD_ERR_ARG, "%s: LoRA scale is not a finite number", loras[i].path);
         if (st == SD_OK) st = sd_st_open(&f->st, loras[i].path);
         if (st == SD_OK) st = parse_file(f, allow_unused);
-        f->ms += now_ms() - t0;
+        f->ms += sd_now_ms() - t0;
     }
     if (st != SD_OK) {
         sd_lora_set_close(set);
@@ -327,7 +321,7 @@ sd_status sd_lora_set_fuse(sd_lora_set *set, sd_lora_target target, const char *
                            const void *src, sd_dtype src_dtype, int ndim, const int64_t *shape) {
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= shape[i];
-    double t0 = now_ms();
+    double t0 = sd_now_ms();
     /* the deltas of every LoRA on this weight, summed in float32; then one pass writes
      * round(weight + delta) in the weight's storage type: the weight is read once, rounded once */
     float *delta = scratch(set, 0, (size_t)numel);
@@ -343,17 +337,17 @@ sd_status sd_lora_set_fuse(sd_lora_set *set, sd_lora_target target, const char *
         if (m->used)
             st = sd_fail(SD_ERR_FORMAT, "%s: LoRA module '%s' matches two weights (the second: '%s')", f->st->path,
                          m->id.module, name);
-        double t1 = now_ms();
+        double t1 = sd_now_ms();
         if (st == SD_OK) st = fuse_module(set, f, m, name, delta, beta, ndim, shape);
         beta = 1.0f;
-        double dt = now_ms() - t1;
+        double dt = sd_now_ms() - t1;
         f->ms += dt, modules_ms += dt;
         if (!first) first = f;
         m->used = true;
         f->fused[target]++;
     }
     if (st == SD_OK) add_convert(set, dst, dtype, src, src_dtype, delta, numel);
-    if (first) first->ms += now_ms() - t0 - modules_ms;
+    if (first) first->ms += sd_now_ms() - t0 - modules_ms;
     return st;
 }
 
