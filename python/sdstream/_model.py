@@ -140,12 +140,7 @@ class Model(_lib.Handle):
 
     def encode_prompt(self, prompt):
         """The text encoder's last hidden state, float32 (77, text_hidden_size)."""
-        hidden = self.text_hidden_size
-        if hidden <= 0:
-            raise arg_error("encode_prompt: this model has no text encoder loaded", _lib.SD_ERR_STATE)
-        out = np.empty((SD_TOKENS, hidden), dtype=np.float32)
-        lib.sd_model_encode_prompt(self.handle, encode(prompt, "prompt"), out.ctypes.data, out.size)
-        return out
+        return self._encode(lib.sd_model_encode_prompt, prompt, (SD_TOKENS, self.text_hidden_size))
 
     @property
     def text_pooled_size(self):
@@ -154,11 +149,12 @@ class Model(_lib.Handle):
 
     def encode_prompt_pooled(self, prompt):
         """SDXL: the pooled prompt embedding (text_encoder_2's text_embeds), float32 (pooled_size,)."""
-        size = self.text_pooled_size
-        if size <= 0:
-            raise arg_error("encode_prompt_pooled: only SDXL models have a pooled embedding", _lib.SD_ERR_STATE)
-        out = np.empty((size,), dtype=np.float32)
-        lib.sd_model_encode_prompt_pooled(self.handle, encode(prompt, "prompt"), out.ctypes.data, out.size)
+        return self._encode(lib.sd_model_encode_prompt_pooled, prompt, (self.text_pooled_size,))
+
+    def _encode(self, fn, prompt, shape):
+        # a model without that encoder (size 0) gets the library's own SD_ERR_STATE and message
+        out = np.empty(shape, dtype=np.float32)
+        fn(self.handle, encode(prompt, "prompt"), out.ctypes.data, out.size)
         return out
 
     def eval_file(self, component, input_path, output_path):
