@@ -24,11 +24,11 @@ static void on_progress(void *user, const char *file, uint64_t done, uint64_t to
         snprintf(s->file, sizeof s->file, "%s", file);
         s->t0 = now;
         s->last_draw = 0;
-        if (!s->tty && !cached) fprintf(stderr, "pull: %s: downloading %llu bytes\n", file, (unsigned long long)total);
+        if (!s->tty && !cached) cli_log_info("pull: %s: downloading %llu bytes", file, (unsigned long long)total);
     }
     bool finished = total > 0 && done >= total;
     if (cached) {
-        fprintf(stderr, "pull: %s: in the cache (%llu bytes)\n", file, (unsigned long long)total);
+        cli_log_info("pull: %s: in the cache (%llu bytes)", file, (unsigned long long)total);
         return;
     }
     if (s->tty && (finished || now - s->last_draw > 100)) { /* at most 10 redraws a second */
@@ -38,24 +38,25 @@ static void on_progress(void *user, const char *file, uint64_t done, uint64_t to
         for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
         bar[WIDTH] = '\0';
         double secs = (now - s->t0) * 1e-3;
-        fprintf(stderr, "\r%-40.40s [%s] %3d%% %7.1f/%.1f MB %6.1f MB/s", file, bar, total ? (int)(100.0 * done / total) : 0,
-                done / 1e6, total / 1e6, secs > 0 ? done / 1e6 / secs : 0.0);
-        if (finished) fputc('\n', stderr);
+        cli_log_progress("%-40.40s [%s] %3d%% %7.1f/%.1f MB %6.1f MB/s", file, bar, total ? (int)(100.0 * done / total) : 0,
+                         done / 1e6, total / 1e6, secs > 0 ? done / 1e6 / secs : 0.0);
+        if (finished) cli_log_progress_end();
         s->last_draw = now;
     } else if (!s->tty && finished) {
-        fprintf(stderr, "pull: %s: done (%.1f s)\n", file, (now - s->t0) * 1e-3);
+        cli_log_info("pull: %s: done (%.1f s)", file, (now - s->t0) * 1e-3);
     }
 }
 
 int cli_pull(const char *id, const char *revision, const char *variant, const char *endpoint) {
-    progress_state state = {.tty = isatty(2) != 0};
+    /* a bar a terminal redraws in place; elsewhere (and with --json-stats) a line per file */
+    progress_state state = {.tty = isatty(2) && !cli_log_json()};
     sd_pull_params p = {.id = id, .revision = revision, .variant = variant, .endpoint = endpoint,
                         .progress = on_progress, .user = &state};
     sd_pull_result r;
     double t0 = cli_now_ms();
     sd_status st = sd_hub_pull(&p, &r);
     if (st != SD_OK) return cli_error(st);
-    fprintf(stderr, "pull: %s at %s: %d files, %d downloaded (%.1f MB) in %.1f s\n", id, r.commit, r.files, r.downloaded,
+    cli_log_info("pull: %s at %s: %d files, %d downloaded (%.1f MB) in %.1f s", id, r.commit, r.files, r.downloaded,
             r.bytes_downloaded / 1e6, (cli_now_ms() - t0) * 1e-3);
     printf("%s\n", r.snapshot);
     return 0;
@@ -66,19 +67,19 @@ static void print_manual_files(const char *option, const char *id, const char *v
     char v[40] = "";
     if (variant && *variant) snprintf(v, sizeof v, ".%.30s", variant);
     if (strcmp(option, "model") == 0)
-        fprintf(stderr,
+        cli_log_info(
                 "  model_index.json scheduler/scheduler_config.json\n"
                 "  text_encoder/config.json text_encoder/model%s.safetensors\n"
                 "  tokenizer/vocab.json tokenizer/merges.txt tokenizer/tokenizer_config.json tokenizer/special_tokens_map.json\n"
                 "  unet/config.json unet/diffusion_pytorch_model%s.safetensors\n"
-                "  vae/config.json vae/diffusion_pytorch_model%s.safetensors\n",
+                "  vae/config.json vae/diffusion_pytorch_model%s.safetensors",
                 v, v, v);
     else if (strcmp(option, "taesd") == 0)
-        fprintf(stderr, "  config.json diffusion_pytorch_model.safetensors\n");
+        cli_log_info("  config.json diffusion_pytorch_model.safetensors");
     else
-        fprintf(stderr, "  the LoRA's .safetensors file\n");
+        cli_log_info("  the LoRA's .safetensors file");
     const char *slash = strrchr(id, '/');
-    fprintf(stderr, "into one folder (keeping the subfolders), e.g. models/%s/, and pass --%s models/%s\n",
+    cli_log_info("into one folder (keeping the subfolders), e.g. models/%s/, and pass --%s models/%s",
             slash ? slash + 1 : id, option, slash ? slash + 1 : id);
 }
 
@@ -88,12 +89,12 @@ static void print_offline_demo(void) {
     char tiny[4096];
     snprintf(tiny, sizeof tiny, "%s/models/tiny-sd21", ref && *ref ? ref : "../shared/reference");
     if (access(tiny, R_OK) == 0)
-        fprintf(stderr, "Or start the demo now with the tiny reference model (random weights, no download):\n"
-                        "  sdstream serve --model %s --taesd %s/models/taesd --width 256 --height 256\n",
-                tiny, ref && *ref ? ref : "../shared/reference");
-    fprintf(stderr, "Or make a full-size sd-turbo with random weights here (no download; noise, not pictures):\n"
-                    "  sdstream make-model --arch sd-turbo --random --output /tmp/sd-turbo-random && \\\n"
-                    "  sdstream serve --model /tmp/sd-turbo-random --taesd /tmp/sd-turbo-random/taesd\n");
+        cli_log_info("Or start the demo now with the tiny reference model (random weights, no download):\n"
+                     "  sdstream serve --model %s --taesd %s/models/taesd --width 256 --height 256",
+                     tiny, ref && *ref ? ref : "../shared/reference");
+    cli_log_info("Or make a full-size sd-turbo with random weights here (no download; noise, not pictures):\n"
+                 "  sdstream make-model --arch sd-turbo --random --output /tmp/sd-turbo-random && \\\n"
+                 "  sdstream serve --model /tmp/sd-turbo-random --taesd /tmp/sd-turbo-random/taesd");
 }
 
 int cli_pull_missing(const args *a) {
@@ -110,18 +111,18 @@ int cli_pull_missing(const args *a) {
                 snprintf(spec, sizeof spec, "%s", values[i]);
             }
             if (sd_hub_resolve(spec, local, sizeof local) == SD_OK) continue; /* local, or cached */
-            fprintf(stderr, "%s is not in the Hugging Face cache: downloading it\n", spec);
+            cli_log_info("%s is not in the Hugging Face cache: downloading it", spec);
             const char *variant = strcmp(options[o], "model") == 0 ? args_get(a, "variant") : NULL;
             if (cli_pull(spec, NULL, variant, NULL) == 0) continue;
             char cache[4096] = "~/.cache/huggingface/hub";
             if (getenv("HF_HUB_CACHE")) snprintf(cache, sizeof cache, "%s", getenv("HF_HUB_CACHE"));
             const char *endpoint = getenv("HF_ENDPOINT") ? getenv("HF_ENDPOINT") : "https://huggingface.co";
-            fprintf(stderr,
+            cli_log_info(
                     "\nCould not download %s (above: why). Without a network, get these files of %s/%s (revision "
-                    "main) on another machine:\n",
+                    "main) on another machine:",
                     spec, endpoint, spec);
             print_manual_files(options[o], spec, variant);
-            fprintf(stderr, "(or `sdstream pull %s` there and copy %s to this machine).\n", spec, cache);
+            cli_log_info("(or `sdstream pull %s` there and copy %s to this machine).", spec, cache);
             print_offline_demo();
             return 1;
         }
