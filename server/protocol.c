@@ -9,17 +9,17 @@
 serve_config serve_config_default(int width, int height) {
     serve_config c;
     memset(&c, 0, sizeof c);
+    /* the library's own defaults (RCFG self, guidance 1.2, delta 1, seed 2, filter off) ... */
+    sd_stream_params d = sd_stream_params_default();
+    c.guidance = d.guidance_scale;
+    c.delta = d.delta;
+    c.cfg_type = d.cfg_type;
+    c.seed = d.seed;
+    c.similar_threshold = d.similar_filter_threshold;
+    c.similar_max_skip = d.similar_filter_max_skip;
+    /* ... but one step, as StreamDiffusion's own demo: t_index 35 of 50 (strength 0.3) */
     c.mode = SERVE_MODE_IMG2IMG;
-    /* StreamDiffusion's own demo: one step at t_index 35 of 50 (strength 0.3), RCFG self, 1.2 */
-    c.t_index_list[0] = 35;
-    c.n_t_index = 1;
-    c.strength = 0.3f;
-    c.guidance = 1.2f;
-    c.delta = 1.0f;
-    c.cfg_type = SD_CFG_SELF;
-    c.seed = 2;
-    c.similar_threshold = 0.0f;
-    c.similar_max_skip = 10;
+    serve_config_set_strength(&c, 0.3f);
     c.width = width;
     c.height = height;
     c.jpeg_quality = 85;
