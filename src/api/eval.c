@@ -35,7 +35,7 @@ static sd_status read_input(sd_model *m, const sd_safetensors *in, const char *n
     float *host = malloc((size_t)t->numel * sizeof *host);
     if (!host) return sd_fail(SD_ERR_NOMEM, "%s: out of memory reading '%s'", in->path, name);
     sd_convert_to_f32(host, sd_st_data(in, t), t->dtype, (size_t)t->numel);
-    *out = sd_arena_tensor(&m->arena, SD_DTYPE_F32, ndim, t->shape);
+    *out = sd_backend_tensor(m->backend, &m->arena, ndim, t->shape);
     sd_backend_upload(m->backend, out, host);
     free(host);
     if (!out->data) return m->arena.status;
@@ -197,7 +197,7 @@ static sd_status eval_unet(sd_model *m, const sd_safetensors *in, const char *ou
     SD_TRY(read_input(m, in, "encoder_hidden_states", 3, (int64_t[]){batch, 0, cfg->cross_attention_dim}, &context));
     float timesteps[SD_EVAL_MAX_BATCH];
     SD_TRY(read_timesteps(in, batch, timesteps));
-    sd_tensor noise = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+    sd_tensor noise = sd_backend_tensor(m->backend, &m->arena, 4,
                                       (int64_t[]){batch, cfg->out_channels, sample.shape[2], sample.shape[3]});
     SD_TRY(m->arena.status);
     float *text_embeds = NULL, *time_ids = NULL; /* SDXL's added conditioning, per row */
@@ -220,7 +220,7 @@ static sd_status eval_vae_encode(sd_model *m, const sd_safetensors *in, const ch
     sd_tensor image;
     SD_TRY(read_input(m, in, "image", 4, (int64_t[]){0, m->vae.cfg.in_channels, 0, 0}, &image));
     int64_t shape[4] = {image.shape[0], m->vae.cfg.latent_channels, image.shape[2] / 8, image.shape[3] / 8};
-    sd_tensor out[2] = {sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4, shape), sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4, shape)};
+    sd_tensor out[2] = {sd_backend_tensor(m->backend, &m->arena, 4, shape), sd_backend_tensor(m->backend, &m->arena, 4, shape)};
     SD_TRY(m->arena.status);
     SD_TRY(sd_vae_encode(&m->vae, m->backend, &m->arena, &out[0], &out[1], &image));
     const char *names[] = {"latent_mean", "latent_std"};
@@ -231,7 +231,7 @@ static sd_status eval_vae_decode(sd_model *m, const sd_safetensors *in, const ch
     SD_TRY(sd_model_require(m, SD_COMPONENT_VAE, "eval vae_decode"));
     sd_tensor latent;
     SD_TRY(read_input(m, in, "latent", 4, (int64_t[]){0, m->vae.cfg.latent_channels, 0, 0}, &latent));
-    sd_tensor image = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+    sd_tensor image = sd_backend_tensor(m->backend, &m->arena, 4,
                                       (int64_t[]){latent.shape[0], m->vae.cfg.out_channels, latent.shape[2] * 8, latent.shape[3] * 8});
     SD_TRY(m->arena.status);
     SD_TRY(sd_vae_decode(&m->vae, m->backend, &m->arena, &image, &latent));
@@ -243,7 +243,7 @@ static sd_status eval_taesd_encode(sd_model *m, const sd_safetensors *in, const 
     SD_TRY(sd_model_require(m, SD_COMPONENT_TAESD, "eval taesd_encode"));
     sd_tensor image;
     SD_TRY(read_input(m, in, "image", 4, (int64_t[]){0, m->taesd.cfg.in_channels, 0, 0}, &image));
-    sd_tensor latents = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+    sd_tensor latents = sd_backend_tensor(m->backend, &m->arena, 4,
                                         (int64_t[]){image.shape[0], m->taesd.cfg.latent_channels, image.shape[2] / 8, image.shape[3] / 8});
     SD_TRY(m->arena.status);
     SD_TRY(sd_taesd_encode(&m->taesd, m->backend, &m->arena, &latents, &image));
@@ -255,7 +255,7 @@ static sd_status eval_taesd_decode(sd_model *m, const sd_safetensors *in, const 
     SD_TRY(sd_model_require(m, SD_COMPONENT_TAESD, "eval taesd_decode"));
     sd_tensor latents;
     SD_TRY(read_input(m, in, "latents", 4, (int64_t[]){0, m->taesd.cfg.latent_channels, 0, 0}, &latents));
-    sd_tensor image = sd_arena_tensor(&m->arena, SD_DTYPE_F32, 4,
+    sd_tensor image = sd_backend_tensor(m->backend, &m->arena, 4,
                                       (int64_t[]){latents.shape[0], m->taesd.cfg.out_channels, latents.shape[2] * 8, latents.shape[3] * 8});
     SD_TRY(m->arena.status);
     SD_TRY(sd_taesd_decode(&m->taesd, m->backend, &m->arena, &image, &latents));

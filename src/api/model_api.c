@@ -17,7 +17,13 @@ sd_model_params sd_model_params_default(void) {
 }
 
 const char *sd_version(void) { return SDSTREAM_VERSION; }
-const char *sd_backends(void) { return "cpu"; }
+const char *sd_backends(void) {
+#ifdef SD_HAVE_CUDA
+    return "cpu cuda";
+#else
+    return "cpu";
+#endif
+}
 
 /* One CLIP text encoder: its config from config_path, or inferred from the file's shapes. */
 static sd_status load_clip(sd_model *m, sd_clip_text *text, const char *weights_path, const char *config_path,
@@ -45,6 +51,7 @@ static sd_status load_clip(sd_model *m, sd_clip_text *text, const char *weights_
     cfg.lora = loras;
     if (status == SD_OK) status = sd_clip_text_load(text, &cfg, st, prefix, layout);
     sd_st_close(st);
+    if (status == SD_OK) status = sd_weight_store_upload(&text->store, m->backend);
     return status;
 }
 
@@ -98,6 +105,7 @@ static sd_status load_unet(sd_model *m, sd_lora_set *loras) {
     cfg.lora = loras;
     if (status == SD_OK) status = sd_unet_load(&m->unet, &cfg, st, single ? SD_CKPT_UNET_PREFIX : "", single);
     sd_st_close(st);
+    if (status == SD_OK) status = sd_weight_store_upload(&m->unet.store, m->backend);
     SD_TRY(status);
     m->has_unet = true;
     return SD_OK;
@@ -125,6 +133,7 @@ static sd_status load_vae(sd_model *m) {
     cfg.weight_dtype = m->weight_dtype;
     if (status == SD_OK) status = sd_vae_load(&m->vae, &cfg, st, prefix, single);
     sd_st_close(st);
+    if (status == SD_OK) status = sd_weight_store_upload(&m->vae.store, m->backend);
     SD_TRY(status);
     m->has_vae = true;
     return SD_OK;
@@ -147,6 +156,7 @@ static sd_status load_taesd(sd_model *m) {
     cfg.weight_dtype = m->weight_dtype;
     sd_status status = sd_taesd_load(&m->taesd, &cfg, st);
     sd_st_close(st);
+    if (status == SD_OK) status = sd_weight_store_upload(&m->taesd.store, m->backend);
     SD_TRY(status);
     m->has_taesd = true;
     return SD_OK;
@@ -227,6 +237,10 @@ static sd_status load_resolved(sd_model **out, const sd_model_params *params, un
                                                     params->taesd_path, params->variant,
                                                     components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER));
     if (st == SD_OK) st = sd_model_backend_create(m, params->n_threads, &m->backend);
+    if (st == SD_OK) { /* eval's tensors: the backend's memory */
+        sd_allocator alloc = sd_backend_allocator(m->backend);
+        sd_arena_init_with(&m->arena, &alloc);
+    }
     /* the parts in loading order, for the progress callback */
     bool tok = components & (SD_COMPONENT_TEXT_ENCODER | SD_COMPONENT_TOKENIZER);
     bool text = components & SD_COMPONENT_TEXT_ENCODER, unet = components & SD_COMPONENT_UNET;

@@ -10,15 +10,65 @@
 #include "backend/op_profile.h"
 #include "base/clock.h"
 
-sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads) {
+#ifdef SD_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+const char *sd_backend_kind_name(sd_backend_kind kind) {
+    return kind == SD_BACKEND_CPU ? "cpu" : kind == SD_BACKEND_CUDA ? "cuda" : "unknown";
+}
+
+bool sd_backend_compiled(sd_backend_kind kind) {
+#ifdef SD_HAVE_CUDA
+    if (kind == SD_BACKEND_CUDA) return true;
+#endif
+    return kind == SD_BACKEND_CPU;
+}
+
+bool sd_backend_available(sd_backend_kind kind, char *reason, size_t reason_size) {
+    if (reason && reason_size) reason[0] = '\0';
+    if (kind == SD_BACKEND_CPU) return true;
+    if (!sd_backend_compiled(kind)) {
+        if (reason && reason_size) snprintf(reason, reason_size, "the %s backend is not compiled into this build (cmake -DSD_CUDA=ON)", sd_backend_kind_name(kind));
+        return false;
+    }
+#ifdef SD_HAVE_CUDA
+    if (kind == SD_BACKEND_CUDA) {
+        if (sd_cuda_device_count() > 0) return true;
+        if (reason && reason_size) snprintf(reason, reason_size, "%s", sd_cuda_unavailable_reason());
+        return false;
+    }
+#endif
+    return false;
+}
+
+sd_status sd_backend_create_dtype(sd_backend **out, sd_backend_kind kind, int n_threads, sd_dtype act_dtype) {
     sd_status st;
     switch (kind) {
-    case SD_BACKEND_CPU: st = sd_cpu_backend_create(out, n_threads); break;
-    case SD_BACKEND_CUDA: return sd_fail(SD_ERR_UNSUPPORTED, "the CUDA backend is not compiled into this build");
+    case SD_BACKEND_CPU:
+        if (act_dtype != SD_DTYPE_F32)
+            return sd_fail(SD_ERR_UNSUPPORTED, "the cpu backend computes activations in float32 only (asked for %s)",
+                           sd_dtype_name(act_dtype));
+        st = sd_cpu_backend_create(out, n_threads);
+        break;
+    case SD_BACKEND_CUDA:
+#ifdef SD_HAVE_CUDA
+        st = sd_cuda_backend_create(out, act_dtype);
+        break;
+#else
+        return sd_fail(SD_ERR_UNSUPPORTED, "the CUDA backend is not compiled into this build (cmake -DSD_CUDA=ON on a "
+                       "machine with the CUDA toolkit)");
+#endif
     default: return sd_fail(SD_ERR_ARG, "unknown backend kind %d", (int)kind);
     }
-    if (st == SD_OK) (*out)->profile = sd_op_profile_from_env();
+    if (st == SD_OK) {
+        (*out)->profile = sd_op_profile_from_env();
+    }
     return st;
+}
+
+sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads) {
+    return sd_backend_create_dtype(out, kind, n_threads, kind == SD_BACKEND_CUDA ? SD_DTYPE_F16 : SD_DTYPE_F32);
 }
 
 void sd_backend_free(sd_backend *be) {
@@ -206,10 +256,10 @@ void sd_op_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_
 void sd_op_conv2d_fused(sd_backend *be, sd_tensor *out, const sd_tensor *in, const sd_tensor *weight,
                         const sd_tensor *bias, int stride, int padding, const sd_tensor *residual, sd_activation act) {
     if (!ready(be, out)) return;
-    if ((residual && (sd_tensor_numel(residual) != sd_tensor_numel(out) || residual->dtype != SD_DTYPE_F32 ||
+    if ((residual && (sd_tensor_numel(residual) != sd_tensor_numel(out) || residual->dtype != out->dtype ||
                       residual->data == out->data)) ||
         (act != SD_ACT_NONE && act != SD_ACT_RELU)) {
-        sd_backend_fail(be, SD_ERR_ARG, "conv2d: the fused epilogue takes a float32 residual of out's size, not out "
+        sd_backend_fail(be, SD_ERR_ARG, "conv2d: the fused epilogue takes a residual of out's size and dtype, not out "
                         "itself, and no activation or ReLU (activation %d)", (int)act);
         return;
     }
@@ -358,4 +408,72 @@ void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host) {
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src) {
     if (be->status != SD_OK || !src->data) return;
     be->vt->download(be, host, src);
+}
+
+void sd_op_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (!ready(be, out)) return;
+    if (sd_tensor_numel(out) != sd_tensor_numel(in) || out->dtype != in->dtype) {
+        shape_mismatch(be, "copy", "in/out", in, out);
+        return;
+    }
+    double t0 = op_start(be);
+    be->vt->copy(be, out, in);
+    op_done(be, t0, 0.0, "copy");
+}
+
+void sd_op_fill(sd_backend *be, sd_tensor *out, float value) {
+    if (!ready(be, out)) return;
+    double t0 = op_start(be);
+    be->vt->fill(be, out, value);
+    op_done(be, t0, 0.0, "fill");
+}
+
+/* ---- memory ---- */
+
+void *sd_backend_mem_alloc(sd_backend *be, size_t bytes) {
+    if (be->vt->mem_alloc) return be->vt->mem_alloc(be, bytes);
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) sd_backend_fail(be, SD_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+    return p;
+}
+
+void sd_backend_mem_free(sd_backend *be, void *ptr) {
+    if (!ptr) return;
+    if (be->vt->mem_free) be->vt->mem_free(be, ptr);
+    else free(ptr);
+}
+
+void sd_backend_synchronize(sd_backend *be) {
+    if (be->vt->synchronize) be->vt->synchronize(be);
+}
+
+static void *arena_alloc(void *ctx, size_t bytes) {
+    sd_backend *be = ctx;
+    return be->vt->mem_alloc(be, bytes); /* a failure is also the backend's status, naming the CUDA error */
+}
+
+static void arena_free(void *ctx, void *ptr) {
+    sd_backend *be = ctx;
+    be->vt->mem_free(be, ptr);
+}
+
+sd_allocator sd_backend_allocator(sd_backend *be) {
+    if (!be->vt->mem_alloc) return (sd_allocator){0};
+    return (sd_allocator){arena_alloc, arena_free, be};
+}
+
+sd_tensor sd_backend_tensor(const sd_backend *be, sd_arena *arena, int ndim, const int64_t *shape) {
+    return sd_arena_tensor(arena, be->act_dtype, ndim, shape);
+}
+
+bool sd_backend_wants_weight_upload(const sd_backend *be) { return be && be->vt->upload_weight != NULL; }
+
+sd_status sd_backend_upload_weight(sd_backend *be, sd_tensor *dst, const sd_tensor *host) {
+    if (be->status != SD_OK) return be->status;
+    if (!be->vt->upload_weight) {
+        *dst = *host;
+        return SD_OK;
+    }
+    be->vt->upload_weight(be, dst, host);
+    return be->status;
 }

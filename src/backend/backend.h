@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 
+#include "base/arena.h"
 #include "base/status.h"
 #include "base/tensor.h"
 
@@ -58,6 +59,15 @@ typedef struct sd_backend_vtable {
     void (*concat_channels)(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
     void (*upload)(sd_backend *be, sd_tensor *dst, const void *host);
     void (*download)(sd_backend *be, void *host, const sd_tensor *src);
+    void (*copy)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+    void (*fill)(sd_backend *be, sd_tensor *out, float value);
+    /* Memory for tensors and weights; NULL entries mean host memory (malloc/free, no sync). */
+    void *(*mem_alloc)(sd_backend *be, size_t bytes);
+    void (*mem_free)(sd_backend *be, void *ptr);
+    void (*synchronize)(sd_backend *be);
+    /* A weight into this backend's memory and storage type (NULL: weights stay in host memory as
+     * loaded, in the CPU's layout). */
+    void (*upload_weight)(sd_backend *be, sd_tensor *dst, const sd_tensor *host);
 } sd_backend_vtable;
 
 struct sd_backend {
@@ -75,10 +85,25 @@ struct sd_backend {
      * where the backend has a bf16 dot-product kernel (AVX512_BF16 on the CPU); accumulation stays
      * float32. Without such a kernel this changes nothing. */
     bool bf16_math;
+    /* dtype of every activation tensor the ops read and write: F32 on the CPU; F16 by default on
+     * CUDA (BF16 or F32 on request). Model code allocates activations with this dtype. */
+    sd_dtype act_dtype;
+    /* tensors live in memory the host cannot read (CUDA): move data with upload/download only */
+    bool device_memory;
 };
 
-/* n_threads <= 0: all online cores. */
+/* n_threads <= 0: all online cores (CPU). Activations in the backend's default dtype (CPU F32,
+ * CUDA F16). On error *out is untouched: SD_ERR_UNSUPPORTED for a backend not compiled in,
+ * SD_ERR_BACKEND for one that cannot start here (no GPU, no driver), naming the reason. */
 sd_status sd_backend_create(sd_backend **out, sd_backend_kind kind, int n_threads);
+/* The same with the activation dtype chosen (F32, F16 or BF16; the CPU supports F32 only). */
+sd_status sd_backend_create_dtype(sd_backend **out, sd_backend_kind kind, int n_threads, sd_dtype act_dtype);
+/* "cpu" / "cuda". */
+const char *sd_backend_kind_name(sd_backend_kind kind);
+/* Whether a backend kind is compiled in, and whether it can run on this machine now (CUDA: a
+ * device and driver are present); reason (may be NULL) receives why not. */
+bool sd_backend_compiled(sd_backend_kind kind);
+bool sd_backend_available(sd_backend_kind kind, char *reason, size_t reason_size);
 void sd_backend_free(sd_backend *be);
 sd_status sd_backend_status(const sd_backend *be);
 void sd_backend_clear_status(sd_backend *be);
@@ -143,8 +168,32 @@ void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, c
  * weights are only for conv2d on backends of the same kind and kernel. */
 size_t sd_backend_conv_weight_bytes(const sd_backend *be, const sd_tensor *w);
 void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed);
-/* Host <-> backend copies of a whole tensor (float32 host data). */
+/* Host <-> backend copies of a whole tensor (float32 host data, converted to/from the tensor's
+ * dtype). download waits for the backend's work to finish. */
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);
+/* out = in (same element count and dtype). */
+void sd_op_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+/* Every element of out = value. */
+void sd_op_fill(sd_backend *be, sd_tensor *out, float value);
+
+/* ---- memory ---- */
+
+/* Memory in the backend's address space (host malloc on the CPU, 64-byte aligned; device memory
+ * on CUDA). NULL and a backend failure when it cannot be had. */
+void *sd_backend_mem_alloc(sd_backend *be, size_t bytes);
+void sd_backend_mem_free(sd_backend *be, void *ptr);
+/* Waits for every queued op (no-op on the CPU); a failure there becomes the backend's status. */
+void sd_backend_synchronize(sd_backend *be);
+/* The allocator an arena of this backend's tensors uses (host memory on the CPU). The backend
+ * must outlive the arena. */
+sd_allocator sd_backend_allocator(sd_backend *be);
+/* An activation tensor of the backend's act_dtype from an arena (data NULL on failure). */
+sd_tensor sd_backend_tensor(const sd_backend *be, sd_arena *arena, int ndim, const int64_t *shape);
+/* Whether weights must be uploaded (sd_backend_upload_weight) rather than read from host memory. */
+bool sd_backend_wants_weight_upload(const sd_backend *be);
+/* Places a loaded host weight (F32/F16/BF16) in the backend's memory and storage type; *dst gets
+ * the device descriptor (free its data with sd_backend_mem_free). Returns the backend's status. */
+sd_status sd_backend_upload_weight(sd_backend *be, sd_tensor *dst, const sd_tensor *host);
 
 #endif

@@ -6,20 +6,32 @@
 
 void sd_arena_init(sd_arena *arena) { memset(arena, 0, sizeof *arena); }
 
+void sd_arena_init_with(sd_arena *arena, const sd_allocator *allocator) {
+    sd_arena_init(arena);
+    if (allocator) arena->allocator = *allocator;
+}
+
+static void free_chunk(sd_arena *arena, uint8_t *chunk) {
+    if (arena->allocator.alloc) arena->allocator.free(arena->allocator.ctx, chunk);
+    else free(chunk);
+}
+
 void sd_arena_free(sd_arena *arena) {
-    for (int i = 0; i < arena->n_chunks; i++) free(arena->chunks[i]);
+    for (int i = 0; i < arena->n_chunks; i++) free_chunk(arena, arena->chunks[i]);
     memset(arena, 0, sizeof *arena);
 }
 
 static uint8_t *alloc_chunk(sd_arena *arena, size_t size) {
     arena->n_system_allocs++;
-    return aligned_alloc(SD_ARENA_ALIGN, (size + SD_ARENA_ALIGN - 1) / SD_ARENA_ALIGN * SD_ARENA_ALIGN);
+    size = (size + SD_ARENA_ALIGN - 1) / SD_ARENA_ALIGN * SD_ARENA_ALIGN;
+    if (arena->allocator.alloc) return arena->allocator.alloc(arena->allocator.ctx, size);
+    return aligned_alloc(SD_ARENA_ALIGN, size);
 }
 
 sd_status sd_arena_reset(sd_arena *arena) {
     if (arena->used > arena->peak) arena->peak = arena->used;
     if (arena->n_chunks > 1) {
-        for (int i = 0; i < arena->n_chunks; i++) free(arena->chunks[i]);
+        for (int i = 0; i < arena->n_chunks; i++) free_chunk(arena, arena->chunks[i]);
         arena->n_chunks = 0;
         uint8_t *block = alloc_chunk(arena, arena->peak);
         if (!block) {
@@ -46,6 +58,11 @@ void *sd_arena_alloc(sd_arena *arena, size_t bytes) {
         arena->offset = 0;
     }
     if (arena->current >= arena->n_chunks) {
+        if (arena->frozen) {
+            arena->status = sd_fail(SD_ERR_STATE, "arena: a frame needs %zu bytes more than the block reserved for "
+                                    "it, and its addresses are frozen (captured graph)", size);
+            return NULL;
+        }
         if (arena->n_chunks == SD_ARENA_MAX_CHUNKS) {
             arena->status = sd_fail(SD_ERR_NOMEM, "arena: too many chunks");
             return NULL;

@@ -9,15 +9,28 @@
 #ifndef SD_BASE_ARENA_H
 #define SD_BASE_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/status.h"
 #include "base/tensor.h"
 
-enum { SD_ARENA_ALIGN = 64, SD_ARENA_MAX_CHUNKS = 64 };
+enum { SD_ARENA_ALIGN = 256, SD_ARENA_MAX_CHUNKS = 64 };
+
+/* Where the arena's memory comes from: host memory by default; a device backend passes its own
+ * (sd_backend_arena_allocator) so activations live in device memory. alloc returns NULL on failure. */
+typedef struct sd_allocator {
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} sd_allocator;
 
 typedef struct sd_arena {
+    sd_allocator allocator; /* alloc NULL: aligned host memory */
+    /* set once a frame's addresses must not change (a captured CUDA graph replays them): an
+     * allocation past the reserved block then fails instead of growing */
+    bool frozen;
     uint8_t *chunks[SD_ARENA_MAX_CHUNKS];
     size_t chunk_size[SD_ARENA_MAX_CHUNKS];
     int n_chunks;
@@ -30,6 +43,8 @@ typedef struct sd_arena {
 } sd_arena;
 
 void sd_arena_init(sd_arena *arena);
+/* The same with memory from `allocator` (copied). */
+void sd_arena_init_with(sd_arena *arena, const sd_allocator *allocator);
 void sd_arena_free(sd_arena *arena);
 /* Starts a new pass. Consolidates chunks into one block of the peak size if needed. */
 sd_status sd_arena_reset(sd_arena *arena);

@@ -29,6 +29,10 @@ const char *sd_dtype_name(sd_dtype dtype);
 int sd_dtype_parse(const char *name, sd_dtype *out);
 /* True for the types a float tensor may be stored in (F32, F16, BF16, F64). */
 int sd_dtype_is_float(sd_dtype dtype);
+/* True for the types a backend computes activations in (F32, F16, BF16). */
+static inline int sd_is_act_dtype(sd_dtype dtype) {
+    return dtype == SD_DTYPE_F32 || dtype == SD_DTYPE_F16 || dtype == SD_DTYPE_BF16;
+}
 
 float sd_f16_to_f32(uint16_t h);
 uint16_t sd_f32_to_f16(float f);

@@ -53,6 +53,12 @@ static inline sd_tensor sd_tensor_4d(void *data, sd_dtype dtype, int64_t d0, int
 
 static inline float *sd_f32(const sd_tensor *t) { return (float *)t->data; }
 
+/* Address of element `index` (row-major, counted in the tensor's own dtype): for views into device
+ * memory as much as host memory (pointer arithmetic only, nothing is read). */
+static inline void *sd_tensor_at(const sd_tensor *t, int64_t index) {
+    return (char *)t->data + (size_t)index * sd_dtype_size(t->dtype);
+}
+
 /* Rows [row0, row0 + rows) of dimension 0, same dtype: a view (weights may be stored bf16, so the
  * offset is in bytes of the tensor's own type). Not for packed tensors (panel > 0). */
 static inline sd_tensor sd_tensor_slice0(const sd_tensor *t, int64_t row0, int64_t rows) {

@@ -269,14 +269,16 @@ sd_status sd_clip_text_forward_outputs(sd_clip_text *model, sd_backend *be, sd_a
     /* hidden_states[-2] is the input of the last layer: without a final output, stop there */
     const int n_run = need_final ? cfg->n_layers : cfg->n_layers - 1;
     sd_arena_mark mark = sd_arena_get_mark(arena);
-    sd_tensor x = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});   // residual stream
-    sd_tensor h = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});   // normed input
-    sd_tensor q = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});
-    sd_tensor k = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});
-    sd_tensor v = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});
-    sd_tensor a = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C});   // attention output
-    sd_tensor mlp = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, F}); // MLP hidden
-    sd_tensor pos = sd_arena_tensor(arena, SD_DTYPE_F32, 3, (int64_t[]){B, T, C}); // position rows
+    sd_tensor x = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});   // residual stream
+    sd_tensor h = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});   // normed input
+    sd_tensor q = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});
+    sd_tensor k = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});
+    sd_tensor v = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});
+    sd_tensor a = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C});   // attention output
+    sd_tensor mlp = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, F}); // MLP hidden
+    sd_tensor pos = sd_backend_tensor(be, arena, 3, (int64_t[]){B, T, C}); // position rows
+    const int64_t P = cfg->projection_dim > 0 ? cfg->projection_dim : 1;
+    sd_tensor emb = o->text_embeds ? sd_backend_tensor(be, arena, 2, (int64_t[]){B, P}) : h; // (B, P) projected
     if (arena->status != SD_OK) {
         sd_arena_rewind(arena, mark);
         return arena->status;
@@ -286,7 +288,7 @@ sd_status sd_clip_text_forward_outputs(sd_clip_text *model, sd_backend *be, sd_a
     for (int t = 0; t < SD_TOKENS; t++) pos_ids[t] = t;
     sd_op_embedding(be, &x, &model->token_embedding, ids);
     for (int64_t b = 0; b < B; b++) {
-        sd_tensor pos_b = sd_tensor_2d(sd_f32(&pos) + b * T * C, SD_DTYPE_F32, T, C);
+        sd_tensor pos_b = sd_tensor_2d(sd_tensor_at(&pos, b * T * C), pos.dtype, T, C);
         sd_op_embedding(be, &pos_b, &model->position_embedding, pos_ids);
     }
     sd_op_add(be, &x, &x, &pos);
@@ -311,8 +313,9 @@ sd_status sd_clip_text_forward_outputs(sd_clip_text *model, sd_backend *be, sd_a
     }
     if (n_run < cfg->n_layers && o->penultimate) sd_backend_download(be, o->penultimate, &x);
     if (need_final) {
-        sd_tensor y = o->last_hidden_state ? sd_tensor_3d(o->last_hidden_state, SD_DTYPE_F32, B, T, C) : h;
+        sd_tensor y = h; // (B, T, C) final hidden state
         sd_op_layer_norm(be, &y, &x, &model->final_ln_w, &model->final_ln_b, cfg->layer_norm_eps);
+        if (o->last_hidden_state) sd_backend_download(be, o->last_hidden_state, &y);
         if (o->text_embeds) {
             /* pooled: the row of the first highest id (transformers' argmax; EOS is the top id) */
             int32_t eos_rows[64];
@@ -323,12 +326,12 @@ sd_status sd_clip_text_forward_outputs(sd_clip_text *model, sd_backend *be, sd_a
                     if (ids[b * T + t] > ids[b * T + best]) best = t;
                 eos_rows[b] = (int32_t)(b * T + best);
             }
-            sd_tensor all = sd_tensor_2d(y.data, SD_DTYPE_F32, B * T, C);
-            sd_tensor pooled = sd_tensor_2d(sd_f32(&q), SD_DTYPE_F32, B, C); // (B, C) scratch
-            sd_tensor emb = sd_tensor_2d(o->text_embeds, SD_DTYPE_F32, B, cfg->projection_dim);
+            sd_tensor all = sd_tensor_2d(y.data, y.dtype, B * T, C);
+            sd_tensor pooled = sd_tensor_2d(q.data, q.dtype, B, C); // (B, C) scratch
             if (st == SD_OK) {
                 sd_op_embedding(be, &pooled, &all, eos_rows);
                 sd_op_linear(be, &emb, &pooled, &model->text_projection, NULL);
+                sd_backend_download(be, o->text_embeds, &emb);
             } else {
                 sd_arena_rewind(arena, mark);
                 return st;

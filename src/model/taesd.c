@@ -190,14 +190,14 @@ typedef struct taesd_ctx {
 } taesd_ctx;
 
 static sd_tensor view4(const sd_tensor *buf, int64_t n, int64_t c, int64_t h, int64_t w) {
-    return sd_tensor_4d(buf->data, SD_DTYPE_F32, n, c, h, w);
+    return sd_tensor_4d(buf->data, buf->dtype, n, c, h, w);
 }
 
 /* out = relu(conv2(relu(conv1(relu(conv0(x))))) + x); out is scratch until the last step, so one
  * temporary suffices. out must not alias x. */
 static void block_forward(taesd_ctx *c, sd_tensor *out, const sd_tensor *x, const sd_taesd_block *b) {
     sd_arena_mark mark = sd_arena_get_mark(c->arena);
-    sd_tensor t = sd_arena_tensor(c->arena, SD_DTYPE_F32, 4, x->shape); // (N, C, H, W)
+    sd_tensor t = sd_backend_tensor(c->be, c->arena, 4, x->shape); // (N, C, H, W)
     sd_op_conv2d_fused(c->be, out, x, &b->conv_w[0], &b->conv_b[0], 1, 1, NULL, SD_ACT_RELU);
     sd_op_conv2d_fused(c->be, &t, out, &b->conv_w[1], &b->conv_b[1], 1, 1, NULL, SD_ACT_RELU);
     sd_op_conv2d_fused(c->be, out, &t, &b->conv_w[2], &b->conv_b[2], 1, 1, x, SD_ACT_RELU); /* + skip, ReLU */
@@ -219,8 +219,8 @@ static sd_status check_input(const sd_tensor *t, const char *op, const char *wha
     if (!t || !t->data) return sd_fail(SD_ERR_ARG, "%s: %s tensor has no data", op, what);
     char found[128];
     sd_st_shape_str(found, sizeof found, t->ndim, t->shape);
-    if (t->dtype != SD_DTYPE_F32 || t->ndim != 4 || t->shape[0] < 1 || t->shape[1] != ch)
-        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32 [N, %lld, H, W], found %s %s", op, what, (long long)ch,
+    if (!sd_is_act_dtype(t->dtype) || t->ndim != 4 || t->shape[0] < 1 || t->shape[1] != ch)
+        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32/float16/bfloat16 [N, %lld, H, W], found %s %s", op, what, (long long)ch,
                        sd_dtype_name(t->dtype), found);
     if (t->shape[2] < mult || t->shape[3] < mult || t->shape[2] % mult != 0 || t->shape[3] % mult != 0)
         return sd_fail(SD_ERR_ARG, "%s: %s %s: height and width must be positive multiples of %lld", op, what, found,
@@ -231,11 +231,11 @@ static sd_status check_input(const sd_tensor *t, const char *op, const char *wha
 static sd_status check_output(const sd_tensor *t, const char *op, const char *what, int64_t n, int64_t ch, int64_t h,
                               int64_t w) {
     if (!t || !t->data) return sd_fail(SD_ERR_ARG, "%s: %s tensor has no data", op, what);
-    if (t->dtype != SD_DTYPE_F32 || t->ndim != 4 || t->shape[0] != n || t->shape[1] != ch || t->shape[2] != h ||
+    if (!sd_is_act_dtype(t->dtype) || t->ndim != 4 || t->shape[0] != n || t->shape[1] != ch || t->shape[2] != h ||
         t->shape[3] != w) {
         char found[128];
         sd_st_shape_str(found, sizeof found, t->ndim, t->shape);
-        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32 [%lld, %lld, %lld, %lld], found %s %s", op, what,
+        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32/float16/bfloat16 [%lld, %lld, %lld, %lld], found %s %s", op, what,
                        (long long)n, (long long)ch, (long long)h, (long long)w, sd_dtype_name(t->dtype), found);
     }
     return SD_OK;
@@ -260,9 +260,9 @@ static sd_status taesd_encode_f32(sd_taesd *t, sd_backend *be, sd_arena *arena, 
 
     taesd_ctx c = {be, arena};
     sd_arena_mark mark = sd_arena_get_mark(arena);
-    sd_tensor x01 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, image->shape);              // (N, 3, H, W) in [0, 1]
-    sd_tensor bufs[2] = {sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, H, W}),
-                         sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, H, W})}; // level-0 size
+    sd_tensor x01 = sd_backend_tensor(be, arena, 4, image->shape);              // (N, 3, H, W) in [0, 1]
+    sd_tensor bufs[2] = {sd_backend_tensor(be, arena, 4, (int64_t[]){n, ch, H, W}),
+                         sd_backend_tensor(be, arena, 4, (int64_t[]){n, ch, H, W})}; // level-0 size
     sd_op_scale(be, &x01, image, 0.5f, 0.5f); // x.add(1).div(2), bit-identical
     sd_tensor cur = view4(&bufs[0], n, ch, H, W), spare = view4(&bufs[1], n, ch, H, W);
     sd_op_conv2d(be, &cur, &x01, &t->enc[0].conv_w, &t->enc[0].conv_b, 1, 1);
@@ -293,9 +293,9 @@ static sd_status taesd_decode_f32(sd_taesd *t, sd_backend *be, sd_arena *arena, 
 
     taesd_ctx c = {be, arena};
     sd_arena_mark mark = sd_arena_get_mark(arena);
-    sd_tensor z = sd_arena_tensor(arena, SD_DTYPE_F32, 4, latents->shape); // (N, L, h, w) soft-clamped
-    sd_tensor bufs[2] = {sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, h0 * f, w0 * f}),
-                         sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, h0 * f, w0 * f})}; // output size
+    sd_tensor z = sd_backend_tensor(be, arena, 4, latents->shape); // (N, L, h, w) soft-clamped
+    sd_tensor bufs[2] = {sd_backend_tensor(be, arena, 4, (int64_t[]){n, ch, h0 * f, w0 * f}),
+                         sd_backend_tensor(be, arena, 4, (int64_t[]){n, ch, h0 * f, w0 * f})}; // output size
     sd_op_scale(be, &z, latents, 1.0f / 3.0f, 0.0f); // tanh(x / 3) * 3
     sd_op_activation(be, &z, &z, SD_ACT_TANH);
     sd_op_scale(be, &z, &z, 3.0f, 0.0f);

@@ -18,11 +18,11 @@ typedef struct unet_ctx {
 } unet_ctx;
 
 static sd_tensor image(unet_ctx *c, int64_t n, int64_t ch, int64_t h, int64_t w) {
-    return sd_arena_tensor(c->arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, h, w});
+    return sd_backend_tensor(c->be, c->arena, 4, (int64_t[]){n, ch, h, w});
 }
 
 static sd_tensor tokens(unet_ctx *c, int64_t n, int64_t t, int64_t ch) {
-    return sd_arena_tensor(c->arena, SD_DTYPE_F32, 3, (int64_t[]){n, t, ch});
+    return sd_backend_tensor(c->be, c->arena, 3, (int64_t[]){n, t, ch});
 }
 
 void sd_unet_time_proj(float *out, const float *timesteps, int n, int dim, bool flip_sin_to_cos, float freq_shift) {
@@ -130,7 +130,7 @@ static void add_text_time(unet_ctx *c, const sd_unet *u, sd_tensor *temb, const 
         memcpy(host, added->text_embeds + b * P, (size_t)P * sizeof *host);
         sd_unet_time_proj(host + P, added->time_ids + b * SD_UNET_TIME_IDS, SD_UNET_TIME_IDS, D, cfg->flip_sin_to_cos,
                           cfg->freq_shift);
-        sd_tensor row = sd_tensor_2d(sd_f32(&cond) + b * in, SD_DTYPE_F32, 1, in);
+        sd_tensor row = sd_tensor_2d(sd_tensor_at(&cond, b * in), cond.dtype, 1, in);
         sd_backend_upload(c->be, &row, host);
     }
     sd_op_linear(c->be, &h, &cond, &u->add_w1, &u->add_b1);

@@ -329,7 +329,7 @@ typedef struct vae_ctx {
 } vae_ctx;
 
 static sd_tensor new_act(vae_ctx *c, int64_t n, int64_t ch, int64_t h, int64_t w) {
-    return sd_arena_tensor(c->arena, SD_DTYPE_F32, 4, (int64_t[]){n, ch, h, w});
+    return sd_backend_tensor(c->be, c->arena, 4, (int64_t[]){n, ch, h, w});
 }
 
 /* ResnetBlock2D without time embedding: out = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))).
@@ -375,10 +375,10 @@ static void attention_forward(vae_ctx *c, sd_tensor *out, const sd_tensor *x, co
     const int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3], hw = h * w;
     sd_arena_mark mark = sd_arena_get_mark(c->arena);
     sd_tensor t = new_act(c, n, ch, h, w);                                 // (N, C, H, W) normed
-    sd_tensor s = sd_arena_tensor(c->arena, SD_DTYPE_F32, 3, (int64_t[]){n, hw, ch}); // (N, HW, C)
-    sd_tensor q = sd_arena_tensor(c->arena, SD_DTYPE_F32, 3, (int64_t[]){n, hw, ch});
-    sd_tensor k = sd_arena_tensor(c->arena, SD_DTYPE_F32, 3, (int64_t[]){n, hw, ch});
-    sd_tensor v = sd_arena_tensor(c->arena, SD_DTYPE_F32, 3, (int64_t[]){n, hw, ch});
+    sd_tensor s = sd_backend_tensor(c->be, c->arena, 3, (int64_t[]){n, hw, ch}); // (N, HW, C)
+    sd_tensor q = sd_backend_tensor(c->be, c->arena, 3, (int64_t[]){n, hw, ch});
+    sd_tensor k = sd_backend_tensor(c->be, c->arena, 3, (int64_t[]){n, hw, ch});
+    sd_tensor v = sd_backend_tensor(c->be, c->arena, 3, (int64_t[]){n, hw, ch});
     sd_op_group_norm(c->be, &t, x, &a->norm_w, &a->norm_b, c->groups, VAE_EPS, false);
     sd_op_transpose_hw_c(c->be, &s, &t, true);
     sd_op_linear(c->be, &q, &s, &a->q_w, &a->q_b);
@@ -409,22 +409,20 @@ static void mid_forward(vae_ctx *c, sd_tensor *out, const sd_tensor *x, const sd
 /* out (N, C, H+1, W+1) = x (N, C, H, W) with a zero column on the right and a zero row at the
  * bottom: Downsample2D's F.pad(x, (0, 1, 0, 1)), which the symmetric-padding conv op cannot do.
  * Built from two concats over flattened views (rows of W gain a zero; the (H)*(W+1) planes gain a
- * zero row), so it runs on any backend. The zeros are x * 0: x is finite wherever the output is
- * meaningful. */
+ * zero row), so it runs on any backend. */
 static void pad_right_bottom(vae_ctx *c, sd_tensor *out, const sd_tensor *x) {
     const int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     sd_arena_mark mark = sd_arena_get_mark(c->arena);
-    sd_tensor zcol = sd_arena_tensor(c->arena, SD_DTYPE_F32, 2, (int64_t[]){planes * h, 1});
-    sd_tensor zrow = sd_arena_tensor(c->arena, SD_DTYPE_F32, 2, (int64_t[]){planes, w + 1});
-    sd_tensor wide = sd_arena_tensor(c->arena, SD_DTYPE_F32, 2, (int64_t[]){planes * h, w + 1}); // rows + 0
-    sd_tensor x_head = sd_tensor_2d(x->data, SD_DTYPE_F32, planes * h, 1);
-    sd_op_scale(c->be, &zcol, &x_head, 0.0f, 0.0f);
-    sd_tensor x_rows = sd_tensor_2d(x->data, SD_DTYPE_F32, planes * h, w);
+    const sd_dtype dt = x->dtype;
+    sd_tensor zcol = sd_backend_tensor(c->be, c->arena, 2, (int64_t[]){planes * h, 1});
+    sd_tensor zrow = sd_backend_tensor(c->be, c->arena, 2, (int64_t[]){planes, w + 1});
+    sd_tensor wide = sd_backend_tensor(c->be, c->arena, 2, (int64_t[]){planes * h, w + 1}); // rows + 0
+    sd_op_fill(c->be, &zcol, 0.0f);
+    sd_tensor x_rows = sd_tensor_2d(x->data, dt, planes * h, w);
     sd_op_concat_channels(c->be, &wide, &x_rows, &zcol);
-    sd_tensor wide_head = sd_tensor_2d(wide.data, SD_DTYPE_F32, planes, w + 1);
-    sd_op_scale(c->be, &zrow, &wide_head, 0.0f, 0.0f);
-    sd_tensor wide_planes = sd_tensor_2d(wide.data, SD_DTYPE_F32, planes, h * (w + 1));
-    sd_tensor out_planes = sd_tensor_2d(out->data, SD_DTYPE_F32, planes, (h + 1) * (w + 1));
+    sd_op_fill(c->be, &zrow, 0.0f);
+    sd_tensor wide_planes = sd_tensor_2d(wide.data, dt, planes, h * (w + 1));
+    sd_tensor out_planes = sd_tensor_2d(out->data, dt, planes, (h + 1) * (w + 1));
     sd_op_concat_channels(c->be, &out_planes, &wide_planes, &zrow);
     sd_arena_rewind(c->arena, mark);
 }
@@ -465,7 +463,7 @@ static void up_level_forward(vae_ctx *c, sd_tensor *out, const sd_tensor *x, con
  * max(x, lo) = x + relu(lo - x), min(y, hi) = y - relu(y - hi). */
 static void clamp_forward(vae_ctx *c, sd_tensor *out, const sd_tensor *x, float lo, float hi) {
     sd_arena_mark mark = sd_arena_get_mark(c->arena);
-    sd_tensor t = sd_arena_tensor(c->arena, SD_DTYPE_F32, x->ndim, x->shape);
+    sd_tensor t = sd_backend_tensor(c->be, c->arena, x->ndim, x->shape);
     sd_op_scale(c->be, &t, x, -1.0f, lo);
     sd_op_activation(c->be, &t, &t, SD_ACT_RELU);
     sd_op_add(c->be, out, x, &t);
@@ -480,11 +478,11 @@ static sd_status check_io(const sd_tensor *t, const char *op, const char *what, 
                           int64_t w) {
     if (!t || !t->data)
         return sd_fail(SD_ERR_ARG, "%s: %s tensor has no data", op, what);
-    if (t->dtype != SD_DTYPE_F32 || t->ndim != 4 || t->shape[0] != n || t->shape[1] != ch || t->shape[2] != h ||
+    if (!sd_is_act_dtype(t->dtype) || t->ndim != 4 || t->shape[0] != n || t->shape[1] != ch || t->shape[2] != h ||
         t->shape[3] != w) {
         char found[128];
         sd_st_shape_str(found, sizeof found, t->ndim, t->shape);
-        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32 [%lld, %lld, %lld, %lld], found %s %s", op, what,
+        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32/float16/bfloat16 [%lld, %lld, %lld, %lld], found %s %s", op, what,
                        (long long)n, (long long)ch, (long long)h, (long long)w, sd_dtype_name(t->dtype), found);
     }
     return SD_OK;
@@ -495,8 +493,8 @@ static sd_status check_input(const sd_tensor *t, const char *op, const char *wha
     if (!t || !t->data) return sd_fail(SD_ERR_ARG, "%s: %s tensor has no data", op, what);
     char found[128];
     sd_st_shape_str(found, sizeof found, t->ndim, t->shape);
-    if (t->dtype != SD_DTYPE_F32 || t->ndim != 4 || t->shape[0] < 1 || t->shape[1] != ch)
-        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32 [N, %lld, H, W], found %s %s", op, what, (long long)ch,
+    if (!sd_is_act_dtype(t->dtype) || t->ndim != 4 || t->shape[0] < 1 || t->shape[1] != ch)
+        return sd_fail(SD_ERR_ARG, "%s: %s: expected float32/float16/bfloat16 [N, %lld, H, W], found %s %s", op, what, (long long)ch,
                        sd_dtype_name(t->dtype), found);
     if (t->shape[2] < mult || t->shape[3] < mult || t->shape[2] % mult != 0 || t->shape[3] % mult != 0)
         return sd_fail(SD_ERR_ARG, "%s: %s %s: height and width must be positive multiples of %lld", op, what, found,

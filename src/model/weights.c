@@ -10,12 +10,39 @@
 #include <sys/mman.h>
 #include <string.h>
 
+/* Buffers [0, n_device) live in store->device's memory (an upload stopped part way keeps this). */
+static int n_on_device(const sd_weight_store *store) { return store->device ? store->n_device : 0; }
+
 void sd_weight_store_free(sd_weight_store *store) {
     if (!store) return;
-    for (int i = 0; i < store->n; i++) free(store->buffers[i]);
+    int on_device = n_on_device(store);
+    for (int i = 0; i < store->n; i++) {
+        if (i < on_device) sd_backend_mem_free(store->device, store->buffers[i]);
+        else free(store->buffers[i]);
+    }
     free(store->buffers);
     free(store->sizes);
+    free(store->dsts);
     memset(store, 0, sizeof *store);
+}
+
+sd_status sd_weight_store_upload(sd_weight_store *store, sd_backend *device) {
+    if (!sd_backend_wants_weight_upload(device) || store->n == 0) return SD_OK;
+    if (store->device && store->device != device)
+        return sd_fail(SD_ERR_STATE, "weights: already uploaded to another backend");
+    store->device = device;
+    for (int i = store->n_device; i < store->n; i++) {
+        sd_tensor *dst = store->dsts[i], host = *dst, dev;
+        if (!dst || host.data != store->buffers[i])
+            return sd_fail(SD_ERR_STATE, "weights: buffer %d is no longer the one its tensor points at", i);
+        SD_TRY(sd_backend_upload_weight(device, &dev, &host));
+        free(store->buffers[i]);
+        store->buffers[i] = dev.data;
+        store->sizes[i] = (size_t)sd_tensor_numel(&dev) * sd_dtype_size(dev.dtype);
+        store->n_device = i + 1;
+        *dst = dev;
+    }
+    return SD_OK;
 }
 
 /* Weight buffers of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages:
@@ -31,19 +58,22 @@ void *sd_weights_alloc(size_t bytes) {
     return p;
 }
 
-static void *store_alloc(sd_weight_store *store, size_t bytes) {
+static void *store_alloc(sd_weight_store *store, sd_tensor *dst, size_t bytes) {
     if (store->n == store->cap) {
         int cap = store->cap ? 2 * store->cap : 256;
         void **p = realloc(store->buffers, (size_t)cap * sizeof *p);
         if (p) store->buffers = p;
         size_t *sizes = p ? realloc(store->sizes, (size_t)cap * sizeof *sizes) : NULL;
-        if (!sizes) return NULL;
-        store->sizes = sizes;
+        if (sizes) store->sizes = sizes;
+        sd_tensor **dsts = sizes ? realloc(store->dsts, (size_t)cap * sizeof *dsts) : NULL;
+        if (!dsts) return NULL;
+        store->dsts = dsts;
         store->cap = cap;
     }
     void *buf = sd_weights_alloc(bytes);
     if (!buf) return NULL;
     store->sizes[store->n] = bytes;
+    store->dsts[store->n] = dst;
     store->buffers[store->n++] = buf;
     store->bytes += bytes;
     return buf;
@@ -102,7 +132,7 @@ sd_status sd_weights_load(sd_weight_loader *loader, sd_tensor *dst, const char *
     sd_dtype dtype = SD_DTYPE_F32;
     if (ndim >= 2 && loader->matrix_dtype == SD_DTYPE_BF16) dtype = SD_DTYPE_BF16;
     else if (ndim >= 2 && (t->dtype == SD_DTYPE_F16 || t->dtype == SD_DTYPE_BF16)) dtype = t->dtype;
-    void *buf = store_alloc(loader->store, (size_t)numel * sd_dtype_size(dtype));
+    void *buf = store_alloc(loader->store, dst, (size_t)numel * sd_dtype_size(dtype));
     if (!buf) return sd_fail(SD_ERR_NOMEM, "%s: out of memory loading '%s' (%lld values)", path, ref.key, (long long)numel);
     const uint8_t *src = sd_st_data(loader->file, t);
     if (ref.rows > 0) src += (size_t)(ref.row_begin * (numel / shape[0])) * sd_dtype_size(t->dtype);

@@ -30,9 +30,13 @@ typedef int (*sd_key_map_fn)(const char *internal, sd_key_ref *ref, const void *
 
 typedef struct sd_weight_store {
     void **buffers;
-    size_t *sizes; /* bytes of each buffer, in load order */
+    size_t *sizes;     /* bytes of each buffer, in load order */
+    sd_tensor **dsts;  /* the descriptor each buffer backs (a field of the component's struct) */
     int n, cap;
     size_t bytes;
+    /* set by sd_weight_store_upload: the buffers are that backend's memory (freed through it) */
+    struct sd_backend *device;
+    int n_device; /* buffers [0, n_device) are device memory */
 } sd_weight_store;
 
 typedef struct sd_weight_loader {
@@ -58,6 +62,13 @@ typedef struct sd_weight_loader {
 } sd_weight_loader;
 
 void sd_weight_store_free(sd_weight_store *store);
+/* Moves every weight of a loaded component into a device backend's memory and storage type
+ * (sd_backend_upload_weight), rewriting the descriptors the store's buffers back and freeing the
+ * host copies. Call once the component's load (and any host-side rearranging of its weights) is
+ * done; the descriptors must still be where the load wrote them. The backend must outlive the
+ * store. On error the store stays consistent (uploaded buffers on the device, the rest on the host)
+ * and sd_weight_store_free frees both. */
+sd_status sd_weight_store_upload(sd_weight_store *store, struct sd_backend *device);
 
 /* Loads `name` with exactly the given shape into dst (float32, owned by the store). */
 /* A weight-sized buffer (free with free()): 64-byte aligned, and from 2 MiB on, huge-page backed

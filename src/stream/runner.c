@@ -212,7 +212,10 @@ static sd_status reserve(runner *r) {
     /* the decoder's own backend, with the denoiser's thread count by default: results then do not
      * depend on where the decode ran (a GEMM's summation order can follow its thread count) */
     int threads = r->p.decode_threads > 0 ? r->p.decode_threads : r->s->model->backend->n_threads;
-    return sd_model_backend_create(r->s->model, threads, &r->decode_be);
+    SD_TRY(sd_model_backend_create(r->s->model, threads, &r->decode_be));
+    sd_allocator alloc = sd_backend_allocator(r->decode_be); /* the decoder's activations: its memory */
+    sd_arena_init_with(&r->decode_arena, &alloc);
+    return SD_OK;
 }
 
 static void release_all(runner *r) {
@@ -224,8 +227,8 @@ static void release_all(runner *r) {
     free(r->out_chw);
     free(r->out_rgb);
     free(r->last_rgb);
+    sd_arena_free(&r->decode_arena); /* through its backend: first */
     sd_backend_free(r->decode_be);
-    sd_arena_free(&r->decode_arena);
 }
 
 sd_status sd_stream_run(sd_stream *s, const sd_frame_source *source, const sd_frame_sink *sink,

@@ -37,7 +37,7 @@ sd_stream_params sd_stream_params_default(void) {
 sd_tensor sd_tensor_rows_view(const sd_tensor *t, int64_t first, int64_t count) {
     sd_tensor v = *t;
     int64_t row = sd_tensor_numel(t) / t->shape[0];
-    v.data = (float *)t->data + first * row;
+    v.data = sd_tensor_at(t, first * row);
     v.shape[0] = count;
     return v;
 }
@@ -117,7 +117,7 @@ static void layout_rows(sd_stream *s) {
 }
 
 static sd_tensor latents(sd_stream *s, sd_arena *a, int64_t rows) {
-    return sd_arena_tensor(a, SD_DTYPE_F32, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
+    return sd_backend_tensor(s->model->backend, a, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
 }
 
 sd_status sd_stream_unet(sd_stream *s, sd_tensor *noise_pred, const sd_tensor *x, const float *timesteps) {
@@ -158,8 +158,9 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
     s->latent_channels = model->unet.cfg.in_channels;
     s->use_taesd = params->use_taesd && model->has_taesd;
     s->vae_scale = s->use_taesd ? 1.0f : model->vae.cfg.scaling_factor;
-    sd_arena_init(&s->state);
-    sd_arena_init(&s->frame_arena);
+    sd_allocator alloc = sd_backend_allocator(model->backend); /* state and activations: the backend's memory */
+    sd_arena_init_with(&s->state, &alloc);
+    sd_arena_init_with(&s->frame_arena, &alloc);
     sd_status st = load_schedule(s);
     int list[SD_MAX_T_INDEX];
     s->n_steps = params->n_t_index;
@@ -214,9 +215,10 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
     }
     if (st == SD_OK) {
         int64_t C = sd_model_text_hidden_size(model);
-        s->cond_embed = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){1, SD_TOKENS, C});
-        s->uncond_embed = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){1, SD_TOKENS, C});
-        s->prompt_embeds = sd_arena_tensor(&s->state, SD_DTYPE_F32, 3, (int64_t[]){2 * s->batch, SD_TOKENS, C});
+        sd_backend *be = model->backend;
+        s->cond_embed = sd_backend_tensor(be, &s->state, 3, (int64_t[]){1, SD_TOKENS, C});
+        s->uncond_embed = sd_backend_tensor(be, &s->state, 3, (int64_t[]){1, SD_TOKENS, C});
+        s->prompt_embeds = sd_backend_tensor(be, &s->state, 3, (int64_t[]){2 * s->batch, SD_TOKENS, C});
         s->init_noise = latents(s, &s->state, s->batch);
         s->stock_noise = latents(s, &s->state, s->batch);
         if (params->use_denoising_batch && s->n_steps > 1) s->buffer = latents(s, &s->state, (int64_t)(s->n_steps - 1) * s->fb);
@@ -274,7 +276,7 @@ static void arrange_prompt(sd_stream *s) {
     if (cfg && s->p.cfg_type == SD_CFG_INITIALIZE) uncond_rows = s->fb;
     for (int r = 0; r < uncond_rows + s->batch; r++) {
         sd_tensor row = sd_tensor_rows_view(&s->prompt_embeds, r, 1);
-        sd_op_activation(be, &row, r < uncond_rows ? &s->uncond_embed : &s->cond_embed, SD_ACT_NONE);
+        sd_op_copy(be, &row, r < uncond_rows ? &s->uncond_embed : &s->cond_embed);
         if (s->sdxl)
             memcpy(s->pooled_rows + (size_t)r * s->pooled_dim, r < uncond_rows ? s->uncond_pooled : s->cond_pooled,
                    (size_t)s->pooled_dim * sizeof(float));

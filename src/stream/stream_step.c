@@ -10,14 +10,12 @@
 #include "stream/stream_internal.h"
 
 static sd_tensor latents(sd_stream *s, int64_t rows) {
-    return sd_arena_tensor(&s->frame_arena, SD_DTYPE_F32, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
+    return sd_backend_tensor(s->model->backend, &s->frame_arena, 4, (int64_t[]){rows, s->latent_channels, s->h, s->w});
 }
 
 static sd_tensor rows(const sd_tensor *t, int64_t first, int64_t count) { return sd_tensor_rows_view(t, first, count); }
 
-static void copy(sd_stream *s, sd_tensor *dst, const sd_tensor *src) {
-    sd_op_activation(s->model->backend, dst, src, SD_ACT_NONE);
-}
+static void copy(sd_stream *s, sd_tensor *dst, const sd_tensor *src) { sd_op_copy(s->model->backend, dst, src); }
 
 /* LCM step of one row with constants k: c_out * (x - beta * eps) / alpha + c_skip * x. */
 static void lcm_step_row(sd_stream *s, sd_tensor *out, const sd_tensor *eps, const sd_tensor *x, int k) {
@@ -182,8 +180,8 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out) {
     sd_model *m = s->model;
     SD_TRY(sd_arena_reset(arena));
-    sd_tensor x0 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, s->latent_channels, s->h, s->w});
-    sd_tensor images = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
+    sd_tensor x0 = sd_backend_tensor(be, arena, 4, (int64_t[]){s->fb, s->latent_channels, s->h, s->w});
+    sd_tensor images = sd_backend_tensor(be, arena, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
     SD_TRY(arena->status);
     sd_backend_upload(be, &x0, x0_host);
     sd_op_scale(be, &x0, &x0, 1.0f / s->vae_scale, 0.0f); /* decode_image: x0 / scaling_factor */
@@ -221,7 +219,7 @@ sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, floa
         if (skipped) *skipped = 1;
         return SD_OK;
     }
-    sd_tensor images = sd_arena_tensor(&s->frame_arena, SD_DTYPE_F32, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
+    sd_tensor images = sd_backend_tensor(be, &s->frame_arena, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
     sd_tensor latent = latents(s, s->fb), x_t = latents(s, s->fb), x0 = latents(s, s->fb);
     SD_TRY(s->frame_arena.status);
     sd_backend_upload(be, &images, host_images);

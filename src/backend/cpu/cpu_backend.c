@@ -89,6 +89,8 @@ static const sd_backend_vtable g_cpu_vtable = {
     .concat_channels = sd_cpu_concat_channels,
     .upload = sd_cpu_upload,
     .download = sd_cpu_download,
+    .copy = sd_cpu_copy,
+    .fill = sd_cpu_fill,
 };
 
 sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
@@ -125,6 +127,7 @@ sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
     cpu->vec = sd_cpu_vec_avx2() ? sd_cpu_vec_avx2() : sd_cpu_vec_scalar();
     be->vt = &g_cpu_vtable;
     be->kind = SD_BACKEND_CPU;
+    be->act_dtype = SD_DTYPE_F32;
     be->n_threads = n_threads;
     /* BLAS is no longer on the hot path; keep it from spinning up its own threads beside the pool */
     openblas_set_num_threads(1);

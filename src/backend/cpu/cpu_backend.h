@@ -81,5 +81,7 @@ void sd_cpu_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, 
 void sd_cpu_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
 void sd_cpu_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_cpu_download(sd_backend *be, void *host, const sd_tensor *src);
+void sd_cpu_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in);
+void sd_cpu_fill(sd_backend *be, sd_tensor *out, float value);
 
 #endif

@@ -168,3 +168,12 @@ void sd_cpu_upload(sd_backend *be, sd_tensor *dst, const void *host) {
 void sd_cpu_download(sd_backend *be, void *host, const sd_tensor *src) {
     memcpy(host, src->data, (size_t)sd_tensor_numel(src) * sd_dtype_size(src->dtype));
 }
+
+void sd_cpu_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
+    if (out->data != in->data) memmove(out->data, in->data, (size_t)sd_tensor_numel(out) * sd_dtype_size(out->dtype));
+}
+
+void sd_cpu_fill(sd_backend *be, sd_tensor *out, float value) {
+    float *o = sd_f32(out);
+    for (int64_t i = 0, n = sd_tensor_numel(out); i < n; i++) o[i] = value;
+}
