@@ -18,7 +18,10 @@ void cli_add_model_options(args *a) {
     args_add(a, "config", false, "diffusers folder whose configs describe a single-file checkpoint");
     args_add(a, "taesd", false, "TAESD folder or file, or Hugging Face id (madebyollin/taesd)");
     args_add(a, "variant", false, "fp16: read the *.fp16.safetensors files of a diffusers folder");
-    args_add(a, "dtype", false, "fp32 (default: exact) or bf16 (bfloat16 weight matrices, half the memory)");
+    args_add(a, "backend", false, "cpu or cuda (default: cuda when built with it and a GPU is present, else cpu; "
+                                  "$SDSTREAM_BACKEND)");
+    args_add(a, "dtype", false, "compute precision: fp32 (the CPU's default: exact), bf16 (CPU: bfloat16 weight matrices, "
+                                "half the memory), fp16 (the cuda default: tensor cores)");
     cli_add_threads_option(a);
     args_add(a, "lora", false, "LoRA file to fuse at load, PATH[:SCALE] (scale default 1); repeatable");
     args_add(a, "lora-report", true, "print what each LoRA touched (modules of UNet and text encoder, keys skipped)");
@@ -62,16 +65,40 @@ int cli_threads(const args *a, int *n_threads) {
     return 0;
 }
 
+/* --backend as the library's type (AUTO when absent); -1 for a bad value. */
+static int backend_option(const args *a) {
+    const char *b = args_get(a, "backend");
+    if (!b) return SD_BACKEND_TYPE_AUTO;
+    if (strcmp(b, "cpu") == 0) return SD_BACKEND_TYPE_CPU;
+    if (strcmp(b, "cuda") == 0) return SD_BACKEND_TYPE_CUDA;
+    if (strcmp(b, "auto") == 0) return SD_BACKEND_TYPE_AUTO;
+    return -1;
+}
+
 int cli_check_model_options(const args *a) {
     const char *dtype = args_get(a, "dtype"), *variant = args_get(a, "variant");
-    if (dtype && strcmp(dtype, "fp16") == 0) {
+    int backend = backend_option(a);
+    if (backend < 0) {
+        cli_log_error("--backend takes cpu, cuda or auto, not '%s' (this build has: %s)", args_get(a, "backend"), sd_backends());
+        return 2;
+    }
+    sd_backend_type resolved = sd_backend_resolve((sd_backend_type)backend);
+    if (backend == SD_BACKEND_TYPE_CUDA) {
+        sd_status st = sd_backend_probe(SD_BACKEND_TYPE_CUDA);
+        if (st != SD_OK) {
+            cli_log_error("--backend cuda: %s; --backend cpu runs on this machine", sd_last_error());
+            return 2;
+        }
+    }
+    if (dtype && strcmp(dtype, "fp16") == 0 && resolved == SD_BACKEND_TYPE_CPU) {
         cli_log_error("--dtype fp16: the CPU computes in fp32 or bf16. To use a model's fp16 weights (half the memory, "
                       "results as fp32) pass --variant fp16 (diffusers folders with *.fp16.safetensors) or give an fp16 "
                       "file; --dtype bf16 halves the memory of fp32 files");
         return 2;
     }
-    if (dtype && strcmp(dtype, "fp32") != 0 && strcmp(dtype, "bf16") != 0) {
-        cli_log_error("--dtype takes fp32 or bf16, not '%s'", dtype);
+    if (dtype && strcmp(dtype, "fp32") != 0 && strcmp(dtype, "bf16") != 0 && strcmp(dtype, "fp16") != 0 &&
+        strcmp(dtype, "auto") != 0) {
+        cli_log_error("--dtype takes fp32, bf16, fp16 (cuda) or auto, not '%s'", dtype);
         return 2;
     }
     if (variant && strcmp(variant, "fp16") != 0) {
@@ -103,6 +130,9 @@ static sd_model *load_model(const args *a, unsigned components, bool with_loras)
     p.components = components;
     const char *dtype = args_get(a, "dtype");
     if (dtype && strcmp(dtype, "bf16") == 0) p.precision = SD_PRECISION_BF16;
+    if (dtype && strcmp(dtype, "fp16") == 0) p.precision = SD_PRECISION_FP16;
+    if (dtype && strcmp(dtype, "fp32") == 0) p.precision = SD_PRECISION_FP32;
+    p.backend = (sd_backend_type)backend_option(a);
     cli_threads(a, &p.n_threads);
     if (!p.path) {
         cli_log_error("--model is required");

@@ -96,7 +96,30 @@ typedef enum sd_precision {
      * SDSTREAM_BF16_MATH=1 also rounds the activations to bf16 in the matrix products on CPUs with
      * AVX512_BF16 (experimental: not faster yet, see bench/RESULTS.md). */
     SD_PRECISION_BF16 = 1,
+    /* float16 activations and weights with float32 accumulation (tensor cores): the CUDA
+     * backend's default. Not on the CPU backend. */
+    SD_PRECISION_FP16 = 2,
+    /* The backend's own default: FP16 on CUDA, FP32 on the CPU (sd_model_params_default's choice). */
+    SD_PRECISION_AUTO = 3,
 } sd_precision;
+
+/* Which backend runs a model's ops (sd_model_params.backend). */
+typedef enum sd_backend_type {
+    /* $SDSTREAM_BACKEND ("cpu" or "cuda") when set; else CUDA when it is compiled in and a GPU with
+     * its driver is present; else the CPU. The default. */
+    SD_BACKEND_TYPE_AUTO = 0,
+    SD_BACKEND_TYPE_CPU = 1,
+    /* NVIDIA GPUs (cmake -DSD_CUDA=ON builds; sd_backends() lists "cuda"). Fails the load with
+     * SD_ERR_BACKEND naming the reason when this machine has no usable GPU or driver. */
+    SD_BACKEND_TYPE_CUDA = 2,
+} sd_backend_type;
+
+/* What SD_BACKEND_TYPE_AUTO means on this machine now (CPU or CUDA); other values come back as
+ * they are. An invalid $SDSTREAM_BACKEND resolves to the CPU (the load then reports it). */
+sd_backend_type sd_backend_resolve(sd_backend_type requested);
+/* SD_OK when the backend can run here; else SD_ERR_UNSUPPORTED (not compiled in) or
+ * SD_ERR_BACKEND (no GPU, no driver), with the reason in sd_last_error(). */
+sd_status sd_backend_probe(sd_backend_type type);
 
 /* A LoRA to fuse into the model's weights at load (sd_model_params.loras). */
 typedef struct sd_lora {
@@ -130,7 +153,8 @@ typedef struct sd_model_params {
     const char *variant;
     /* SD_COMPONENT_* bits to load. Default SD_COMPONENT_ALL. */
     unsigned components;
-    /* SD_PRECISION_FP32 (default) or SD_PRECISION_BF16. */
+    /* SD_PRECISION_AUTO in sd_model_params_default() (FP16 on CUDA, FP32 on the CPU); FP32, BF16 or
+     * FP16 (CUDA only). A zeroed struct means FP32. */
     sd_precision precision;
     /* CPU threads. Default 0: $SDSTREAM_THREADS when set (a bad value fails the load), else all
      * online cores. */
@@ -152,6 +176,8 @@ typedef struct sd_model_params {
      * and index == count. Default NULL: the library prints nothing. */
     void (*progress)(void *user, const char *part, int index, int count);
     void *progress_user;
+    /* Default SD_BACKEND_TYPE_AUTO. */
+    sd_backend_type backend;
 } sd_model_params;
 
 sd_model_params sd_model_params_default(void);
@@ -185,6 +211,10 @@ sd_status sd_lora_parse_spec(const char *spec, char *path, size_t path_size, flo
 sd_status sd_model_set_threads(sd_model *model, int n_threads);
 /* GFLOP executed by the model's backend so far (convolutions, linear layers, attention). */
 double sd_model_gflop(const sd_model *model);
+/* The backend a loaded model runs on ("cpu" or "cuda") and its activation dtype ("fp32", "fp16",
+ * "bf16"). */
+const char *sd_model_backend_name(const sd_model *model);
+const char *sd_model_compute_dtype(const sd_model *model);
 
 /* A one-line human description: architecture, source layout, components loaded. */
 const char *sd_model_describe(const sd_model *model);

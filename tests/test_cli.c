@@ -50,7 +50,7 @@ int main(void) {
     CHECK(check_run(cmd, out, sizeof out) == 1 && strstr(out, "/nonexistent.safetensors"), "missing input names the file: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' eval --dtype fp64 --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
              bin, check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
-    CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--dtype takes fp32 or bf16"), "--dtype fp64 is a usage error: %s", out);
+    CHECK(check_run(cmd, out, sizeof out) == 2 && strstr(out, "--dtype takes fp32, bf16, fp16"), "--dtype fp64 is a usage error: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' eval --dtype bf16 --model '%s' --component text_encoder --input '%s' --output '%s' 2>&1",
              bin, check_ref("models/tiny-sd15"), check_ref("golden/text_encoder/tiny-sd15.safetensors"), result);
     CHECK(check_run(cmd, out, sizeof out) == 0, "eval --dtype bf16 runs: %s", out);

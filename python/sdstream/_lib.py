@@ -27,6 +27,11 @@ SD_ERR_STATE = 8
 SD_COMPONENT_ALL = 0xFF
 SD_PRECISION_FP32 = 0
 SD_PRECISION_BF16 = 1
+SD_PRECISION_FP16 = 2
+SD_PRECISION_AUTO = 3
+SD_BACKEND_TYPE_AUTO = 0
+SD_BACKEND_TYPE_CPU = 1
+SD_BACKEND_TYPE_CUDA = 2
 CFG_TYPES = {"none": 0, "full": 1, "self": 2, "initialize": 3}
 
 
@@ -58,7 +63,7 @@ class sd_model_params(Structure):
                 ("taesd_path", c_char_p), ("variant", c_char_p), ("components", c_uint),
                 ("precision", c_int), ("n_threads", c_int), ("loras", POINTER(sd_lora)),
                 ("n_loras", c_int), ("lora_allow_unused", c_int), ("progress", PROGRESS_FN),
-                ("progress_user", c_void_p)]
+                ("progress_user", c_void_p), ("backend", c_int)]
 
 
 class sd_lora_report(Structure):
@@ -153,6 +158,10 @@ FUNCTIONS = {
     "sd_model_set_threads": (STATUS, [model_p, c_int]),
     "sd_model_gflop": (c_double, [model_p]),
     "sd_model_describe": (c_char_p, [model_p]),
+    "sd_model_backend_name": (c_char_p, [model_p]),
+    "sd_model_compute_dtype": (c_char_p, [model_p]),
+    "sd_backend_resolve": (c_int, [c_int]),
+    "sd_backend_probe": (STATUS, [c_int]),
     "sd_model_tokenize": (STATUS, [model_p, c_char_p, POINTER(c_int32)]),
     "sd_model_text_hidden_size": (c_int, [model_p]),
     "sd_model_encode_prompt": (STATUS, [model_p, c_char_p, c_void_p, c_size_t]),

@@ -12,9 +12,12 @@ import numpy as np
 from . import _lib
 from ._lib import SD_TOKENS, Error, arg_error, encode, lib
 
-_DTYPES = {None: _lib.SD_PRECISION_FP32, "fp32": _lib.SD_PRECISION_FP32,
+_DTYPES = {None: _lib.SD_PRECISION_AUTO, "auto": _lib.SD_PRECISION_AUTO, "fp32": _lib.SD_PRECISION_FP32,
            "float32": _lib.SD_PRECISION_FP32, "bf16": _lib.SD_PRECISION_BF16,
-           "bfloat16": _lib.SD_PRECISION_BF16}
+           "bfloat16": _lib.SD_PRECISION_BF16, "fp16": _lib.SD_PRECISION_FP16,
+           "float16": _lib.SD_PRECISION_FP16}
+_BACKENDS = {None: _lib.SD_BACKEND_TYPE_AUTO, "auto": _lib.SD_BACKEND_TYPE_AUTO,
+             "cpu": _lib.SD_BACKEND_TYPE_CPU, "cuda": _lib.SD_BACKEND_TYPE_CUDA}
 
 
 def version():
@@ -22,8 +25,17 @@ def version():
 
 
 def backends():
-    """The compiled-in backends, e.g. ["cpu"]."""
+    """The compiled-in backends, e.g. ["cpu"] or ["cpu", "cuda"]."""
     return lib.sd_backends().decode().split()
+
+
+def backend_available(name):
+    """True when backend `name` ("cpu", "cuda") can run on this machine now; raises sdstream.Error
+    with the reason (no GPU, no driver, not compiled in) otherwise."""
+    if name not in ("cpu", "cuda"):
+        raise arg_error(f"backend {name!r}: expected 'cpu' or 'cuda'", _lib.SD_ERR_ARG)
+    lib.sd_backend_probe(_BACKENDS[name])
+    return True
 
 
 def parse_lora_spec(spec):
@@ -81,15 +93,15 @@ def _lora_list(lora):
 
 
 def _check_backend(backend, dtype):
-    if backend is not None and backend not in backends():
+    if backend not in (None, "auto") and backend not in backends():
         raise arg_error(f"backend '{backend}' is not compiled into this libsdstream "
                         f"(available: {', '.join(backends())})", _lib.SD_ERR_UNSUPPORTED)
     key = dtype.lower() if isinstance(dtype, str) else dtype
     if key not in _DTYPES:
-        raise arg_error(f"dtype {dtype!r}: expected 'fp32' (float32 arithmetic, exact) or 'bf16' "
-                        "(bfloat16 weights); fp16 arithmetic is not available on the CPU backend",
+        raise arg_error(f"dtype {dtype!r}: expected 'fp32' (float32 arithmetic, exact), 'bf16' "
+                        "(bfloat16 weights), 'fp16' (the cuda backend's tensor cores) or 'auto'",
                         _lib.SD_ERR_UNSUPPORTED)
-    return _DTYPES[key]
+    return _DTYPES[key], _BACKENDS[backend]
 
 
 class Model(_lib.Handle):
@@ -100,7 +112,7 @@ class Model(_lib.Handle):
 
     def __init__(self, path, taesd=None, lora=None, dtype=None, backend=None, *, tokenizer=None,
                  config=None, variant=None, threads=0, lora_allow_unused=False):
-        precision = _check_backend(backend, dtype)
+        precision, backend_type = _check_backend(backend, dtype)
         loras = _lora_list(lora)
         params = lib.sd_model_params_default()
         # the C strings must outlive the call: keep them in locals
@@ -108,6 +120,7 @@ class Model(_lib.Handle):
                 encode(taesd, "taesd"), encode(variant, "variant")]
         params.path, params.tokenizer_dir, params.config_dir, params.taesd_path, params.variant = keep
         params.precision = precision
+        params.backend = backend_type
         params.n_threads = threads
         params.lora_allow_unused = int(bool(lora_allow_unused))
         lora_array = (_lib.sd_lora * max(1, len(loras)))()
@@ -164,6 +177,16 @@ class Model(_lib.Handle):
 
     def set_threads(self, threads):
         lib.sd_model_set_threads(self.handle, threads)
+
+    @property
+    def backend(self):
+        """The backend this model runs on: "cpu" or "cuda"."""
+        return lib.sd_model_backend_name(self.handle).decode()
+
+    @property
+    def compute_dtype(self):
+        """The precision of its activations: "fp32", "fp16" or "bf16"."""
+        return lib.sd_model_compute_dtype(self.handle).decode()
 
     @property
     def gflop(self):

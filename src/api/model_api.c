@@ -13,6 +13,8 @@ sd_model_params sd_model_params_default(void) {
     sd_model_params p;
     memset(&p, 0, sizeof p);
     p.components = SD_COMPONENT_ALL;
+    p.precision = SD_PRECISION_AUTO;
+    p.backend = SD_BACKEND_TYPE_AUTO;
     return p;
 }
 
@@ -207,8 +209,10 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     unsigned components = params->components ? params->components : SD_COMPONENT_ALL;
     SD_CHECK_ARG(params->n_loras >= 0 && params->n_loras <= SD_MAX_LORAS && (params->n_loras == 0 || params->loras),
                  "sd_model_load: n_loras %d (0 to %d, with loras set)", params->n_loras, SD_MAX_LORAS);
-    SD_CHECK_ARG(params->precision == SD_PRECISION_FP32 || params->precision == SD_PRECISION_BF16,
-                 "sd_model_load: unknown precision %d (SD_PRECISION_FP32 or SD_PRECISION_BF16)", (int)params->precision);
+    SD_CHECK_ARG(params->precision >= SD_PRECISION_FP32 && params->precision <= SD_PRECISION_AUTO,
+                 "sd_model_load: unknown precision %d (SD_PRECISION_FP32, _BF16, _FP16 or _AUTO)", (int)params->precision);
+    SD_CHECK_ARG(params->backend >= SD_BACKEND_TYPE_AUTO && params->backend <= SD_BACKEND_TYPE_CUDA,
+                 "sd_model_load: unknown backend %d (SD_BACKEND_TYPE_AUTO, _CPU or _CUDA)", (int)params->backend);
     /* Hugging Face ids ("org/name[@rev][/file]") become their cached snapshot's paths; a local
      * path of the same spelling wins */
     sd_model_params resolved = *params;
@@ -224,12 +228,57 @@ sd_status sd_model_load(sd_model **out, const sd_model_params *params) {
     return rs;
 }
 
+sd_backend_type sd_backend_resolve(sd_backend_type requested) {
+    if (requested != SD_BACKEND_TYPE_AUTO) return requested;
+    const char *env = getenv("SDSTREAM_BACKEND");
+    if (env && *env) return strcmp(env, "cuda") == 0 ? SD_BACKEND_TYPE_CUDA : SD_BACKEND_TYPE_CPU;
+    return sd_backend_available(SD_BACKEND_CUDA, NULL, 0) ? SD_BACKEND_TYPE_CUDA : SD_BACKEND_TYPE_CPU;
+}
+
+sd_status sd_backend_probe(sd_backend_type type) {
+    sd_backend_kind kind = sd_backend_resolve(type) == SD_BACKEND_TYPE_CUDA ? SD_BACKEND_CUDA : SD_BACKEND_CPU;
+    char reason[512];
+    if (sd_backend_available(kind, reason, sizeof reason)) return SD_OK;
+    return sd_fail(sd_backend_compiled(kind) ? SD_ERR_BACKEND : SD_ERR_UNSUPPORTED, "%s backend: %s",
+                   sd_backend_kind_name(kind), reason);
+}
+
+/* sd_model_params.backend and .precision -> the backend kind and its activation dtype. */
+static sd_status resolve_backend(const sd_model_params *params, sd_backend_kind *kind, sd_dtype *act) {
+    sd_backend_type type = params->backend;
+    const char *env = getenv("SDSTREAM_BACKEND");
+    if (type == SD_BACKEND_TYPE_AUTO && env && *env) {
+        if (strcmp(env, "cpu") == 0) type = SD_BACKEND_TYPE_CPU;
+        else if (strcmp(env, "cuda") == 0) type = SD_BACKEND_TYPE_CUDA;
+        else return sd_fail(SD_ERR_ARG, "SDSTREAM_BACKEND='%.40s': expected cpu or cuda", env);
+    }
+    if (type == SD_BACKEND_TYPE_AUTO) type = sd_backend_resolve(type);
+    *kind = type == SD_BACKEND_TYPE_CUDA ? SD_BACKEND_CUDA : SD_BACKEND_CPU;
+    switch (params->precision) {
+    case SD_PRECISION_FP32: *act = SD_DTYPE_F32; break;
+    case SD_PRECISION_BF16: *act = *kind == SD_BACKEND_CPU ? SD_DTYPE_F32 : SD_DTYPE_BF16; break;
+    case SD_PRECISION_FP16:
+        if (*kind == SD_BACKEND_CPU)
+            return sd_fail(SD_ERR_UNSUPPORTED, "precision fp16: the cpu backend computes in fp32 or bf16 (fp16 files "
+                           "keep their 16-bit weights in memory either way); fp16 math is the cuda backend's");
+        *act = SD_DTYPE_F16;
+        break;
+    default: *act = *kind == SD_BACKEND_CPU ? SD_DTYPE_F32 : SD_DTYPE_F16; break;
+    }
+    return SD_OK;
+}
+
 static sd_status load_resolved(sd_model **out, const sd_model_params *params, unsigned components) {
     sd_model *m = calloc(1, sizeof *m);
     if (!m) return sd_fail(SD_ERR_NOMEM, "sd_model_load: out of memory");
     m->components = components;
     m->weight_dtype = params->precision == SD_PRECISION_BF16 ? SD_DTYPE_BF16 : SD_DTYPE_F32;
     sd_arena_init(&m->arena);
+    sd_status resolved = resolve_backend(params, &m->backend_kind, &m->act_dtype);
+    if (resolved != SD_OK) {
+        free(m);
+        return resolved;
+    }
     /* TAESD alone: --model names the TAESD folder or file itself */
     bool taesd_only = components == SD_COMPONENT_TAESD && !(params->taesd_path && *params->taesd_path);
     sd_status st = taesd_only ? sd_model_files_find_taesd_only(&m->files, params->path)
@@ -298,8 +347,8 @@ static sd_status load_resolved(sd_model **out, const sd_model_params *params, un
 }
 
 sd_status sd_model_backend_create(const sd_model *model, int n_threads, sd_backend **out) {
-    sd_backend_kind kind = model->backend ? model->backend->kind : SD_BACKEND_CPU;
-    SD_TRY(sd_backend_create(out, kind, n_threads));
+    SD_TRY(sd_backend_create_dtype(out, model->backend_kind, n_threads, model->act_dtype));
+    if (model->backend_kind != SD_BACKEND_CPU) return SD_OK;
     /* bf16 activations too (vdpbf16ps) only on request: measured on a Sapphire Rapids host it was
      * slower than float32 math and its golden errors reached 1.2e-2 (bench/RESULTS.md) */
     const char *env = getenv("SDSTREAM_BF16_MATH");
@@ -321,6 +370,8 @@ const char *sd_model_describe(const sd_model *model) { return model ? model->des
 
 sd_status sd_model_set_threads(sd_model *model, int n_threads) {
     SD_CHECK_ARG(model != NULL, "sd_model_set_threads: model is NULL");
+    /* a device backend owns the weights' memory and has no CPU threads to change */
+    if (model->backend->device_memory) return SD_OK;
     /* the weights do not belong to the CPU backend: a new one with other threads can take over */
     sd_backend *be = NULL;
     SD_TRY(sd_model_backend_create(model, n_threads, &be));
@@ -331,6 +382,15 @@ sd_status sd_model_set_threads(sd_model *model, int n_threads) {
 }
 
 double sd_model_gflop(const sd_model *model) { return model ? model->backend->flops * 1e-9 : 0.0; }
+
+const char *sd_model_backend_name(const sd_model *model) {
+    return model ? sd_backend_kind_name(model->backend_kind) : "none";
+}
+
+const char *sd_model_compute_dtype(const sd_model *model) {
+    if (!model) return "none";
+    return model->act_dtype == SD_DTYPE_F16 ? "fp16" : model->act_dtype == SD_DTYPE_BF16 ? "bf16" : "fp32";
+}
 
 sd_status sd_model_require(const sd_model *model, unsigned component, const char *fn) {
     SD_CHECK_ARG(model != NULL, "%s: model is NULL", fn);

@@ -16,7 +16,9 @@
 struct sd_model {
     sd_model_files files;
     unsigned components;
-    sd_dtype weight_dtype; /* storage of weight matrices: F32, or BF16 for SD_PRECISION_BF16 */
+    sd_dtype weight_dtype; /* host storage of weight matrices: F32, or BF16 for SD_PRECISION_BF16 */
+    sd_backend_kind backend_kind; /* resolved from sd_model_params.backend */
+    sd_dtype act_dtype;           /* the backend's activations, resolved from the precision */
     sd_backend *backend;
     sd_arena arena;
     sd_tokenizer *tokenizer;

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void cpu_free(sd_backend *be) {
@@ -67,30 +68,68 @@ float *sd_cpu_scratch(sd_backend *be, size_t n) {
     return cpu->scratch;
 }
 
+/* every op, shared by the plain vtable and the device-emulation one */
+#define SD_CPU_OPS \
+    .free = cpu_free, \
+    .linear = sd_cpu_linear, \
+    .layer_norm = sd_cpu_layer_norm, \
+    .attention = sd_cpu_attention, \
+    .activation = sd_cpu_activation, \
+    .add = sd_cpu_add, \
+    .mul = sd_cpu_mul, \
+    .softmax = sd_cpu_softmax, \
+    .embedding = sd_cpu_embedding, \
+    .conv2d = sd_cpu_conv2d, \
+    .group_norm = sd_cpu_group_norm, \
+    .upsample_nearest = sd_cpu_upsample_nearest, \
+    .add_broadcast = sd_cpu_add_broadcast, \
+    .axpby = sd_cpu_axpby, \
+    .scale = sd_cpu_scale, \
+    .geglu = sd_cpu_geglu, \
+    .transpose_hw_c = sd_cpu_transpose_hw_c, \
+    .concat_channels = sd_cpu_concat_channels, \
+    .upload = sd_cpu_upload, \
+    .download = sd_cpu_download, \
+    .copy = sd_cpu_copy, \
+    .fill = sd_cpu_fill,
+
 static const sd_backend_vtable g_cpu_vtable = {
     .name = "cpu",
-    .free = cpu_free,
-    .linear = sd_cpu_linear,
-    .layer_norm = sd_cpu_layer_norm,
-    .attention = sd_cpu_attention,
-    .activation = sd_cpu_activation,
-    .add = sd_cpu_add,
-    .mul = sd_cpu_mul,
-    .softmax = sd_cpu_softmax,
-    .embedding = sd_cpu_embedding,
-    .conv2d = sd_cpu_conv2d,
-    .group_norm = sd_cpu_group_norm,
-    .upsample_nearest = sd_cpu_upsample_nearest,
-    .add_broadcast = sd_cpu_add_broadcast,
-    .axpby = sd_cpu_axpby,
-    .scale = sd_cpu_scale,
-    .geglu = sd_cpu_geglu,
-    .transpose_hw_c = sd_cpu_transpose_hw_c,
-    .concat_channels = sd_cpu_concat_channels,
-    .upload = sd_cpu_upload,
-    .download = sd_cpu_download,
-    .copy = sd_cpu_copy,
-    .fill = sd_cpu_fill,
+    SD_CPU_OPS
+};
+
+/* ---- device emulation (SDSTREAM_CPU_DEVICE_TEST=1) ----
+ * The CPU ops behind the memory hooks a device backend has: weights copied into memory of the
+ * backend's own at load (the loaded host copy freed), arenas carved from backend memory. Under
+ * ASan a tensor descriptor that kept pointing at a freed host weight, or an arena that frees
+ * through the wrong backend, is caught on this machine, before a GPU sees the code. */
+
+static void *emu_alloc(sd_backend *be, size_t bytes) {
+    void *p = aligned_alloc(256, (bytes + 255) / 256 * 256);
+    if (!p) sd_backend_fail(be, SD_ERR_NOMEM, "device memory (emulated): cannot allocate %zu bytes", bytes);
+    return p;
+}
+
+static void emu_free(sd_backend *be, void *ptr) { free(ptr); }
+
+static void emu_upload_weight(sd_backend *be, sd_tensor *dst, const sd_tensor *host) {
+    sd_tensor logical = *host;
+    logical.panel = 0;
+    size_t bytes = host->panel ? sd_cpu_conv_weight_bytes(be, &logical)
+                               : (size_t)sd_tensor_numel(host) * sd_dtype_size(host->dtype);
+    void *p = emu_alloc(be, bytes);
+    if (!p) return;
+    memcpy(p, host->data, bytes);
+    *dst = *host;
+    dst->data = p;
+}
+
+static const sd_backend_vtable g_cpu_device_test_vtable = {
+    .name = "cpu",
+    SD_CPU_OPS
+    .mem_alloc = emu_alloc,
+    .mem_free = emu_free,
+    .upload_weight = emu_upload_weight,
 };
 
 sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
@@ -126,6 +165,11 @@ sd_status sd_cpu_backend_create(sd_backend **out, int n_threads) {
     cpu->gemm = sd_gemm_best_kernel();
     cpu->vec = sd_cpu_vec_avx2() ? sd_cpu_vec_avx2() : sd_cpu_vec_scalar();
     be->vt = &g_cpu_vtable;
+    const char *emulate = getenv("SDSTREAM_CPU_DEVICE_TEST");
+    if (emulate && strcmp(emulate, "1") == 0) {
+        be->vt = &g_cpu_device_test_vtable;
+        be->device_memory = true;
+    }
     be->kind = SD_BACKEND_CPU;
     be->act_dtype = SD_DTYPE_F32;
     be->n_threads = n_threads;
