@@ -12,7 +12,7 @@
 #include "commands.h"
 #include "log.h"
 
-enum { MAX_SIZES = 8, MAX_FRAMES = 32 };
+enum { MAX_SIZES = 8, MAX_FRAMES = 1000 };
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -43,12 +43,15 @@ static void add(report *r, const char *name, int size, double ms, double gflop) 
     w->size = size, w->ms = ms, w->gflop = gflop;
 }
 
-/* Times `frames` img2img calls of a one-step stream at size, after one warm-up call. */
+/* The stream a bench times: --t-index-list, --cfg-type, --guidance, --steps as given; else one
+ * step at index 35 (t = 299, the reference's baseline) without guidance. */
+static sd_stream_params g_stream;
+static bool g_txt2img;
+
+/* Times `frames` img2img (or txt2img) calls of the bench's stream at size, after warm-up calls. */
 static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, sd_stream_timings *med, double *fps) {
-    sd_stream_params p = sd_stream_params_default();
+    sd_stream_params p = g_stream;
     p.width = p.height = size;
-    p.n_t_index = 1, p.t_index_list[0] = 35; /* one step at t = 299 (the reference's baseline) */
-    p.cfg_type = SD_CFG_NONE;
     p.use_taesd = use_taesd;
     sd_stream *s = NULL;
     sd_status st = sd_stream_create(&s, m, &p);
@@ -60,11 +63,14 @@ static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, s
     for (size_t i = 0; in && i < bytes; i++) in[i] = (uint8_t)((i * 7 + i / 997) & 0xff);
     double enc[MAX_FRAMES], unet[MAX_FRAMES], dec[MAX_FRAMES], tot[MAX_FRAMES];
     sd_stream_timings t = {0};
-    for (int k = 0; st == SD_OK && k <= frames; k++) {
-        st = sd_stream_img2img(s, in, out, NULL);
+    /* warm-up: workspaces grow, pages fault in, a stream batch fills (one call per step) */
+    const int warm = p.n_t_index > 1 ? p.n_t_index : 1;
+    for (int k = 0; st == SD_OK && k < warm + frames; k++) {
+        st = g_txt2img ? sd_stream_txt2img(s, out) : sd_stream_img2img(s, in, out, NULL);
         if (st == SD_OK) st = sd_stream_get_timings(s, &t);
-        if (k == 0) continue; /* warm-up: workspaces grow, pages fault in */
-        enc[k - 1] = t.encode_ms, unet[k - 1] = t.unet_ms, dec[k - 1] = t.decode_ms, tot[k - 1] = t.total_ms;
+        if (k < warm) continue;
+        int j = k - warm;
+        enc[j] = t.encode_ms, unet[j] = t.unet_ms, dec[j] = t.decode_ms, tot[j] = t.total_ms;
     }
     if (st == SD_OK) {
         *med = t; /* GFLOP of the last call; ms the medians */
@@ -122,8 +128,18 @@ int cmd_bench(int argc, char **argv) {
     args_add(&a, "no-vae", true, "neither load nor time the full VAE (peak RSS is then a TAESD pipeline's)");
     args_add(&a, "no-scaling", true, "skip the 1-thread UNet run");
     args_add(&a, "json", true, "one JSON object on stdout");
+    args_add(&a, "t-index-list", false, "the timed stream's steps, e.g. 0,16,32,45 (default 35: one step)");
+    args_add(&a, "steps", false, "schedule length the indices refer to (default 50)");
+    args_add(&a, "cfg-type", false, "none (default), full, self or initialize");
+    args_add(&a, "guidance", false, "guidance scale of the timed stream (default 1.2 with a cfg type)");
+    args_add(&a, "txt2img", true, "time txt2img calls instead of img2img");
     int rc = args_parse(&a, argc, argv);
     if (rc >= 0) return rc;
+    g_stream = sd_stream_params_default();
+    g_stream.n_t_index = 1, g_stream.t_index_list[0] = 35;
+    g_stream.cfg_type = SD_CFG_NONE;
+    if (cli_stream_params(&a, &g_stream) || cli_check_guidance(&a, &g_stream)) return 2;
+    g_txt2img = args_flag(&a, "txt2img");
     long frames = 3;
     int threads = 0;
     if (args_get(&a, "frames") && cli_parse_int(args_get(&a, "frames"), "frames", 1, MAX_FRAMES, &frames)) return 2;
@@ -199,9 +215,15 @@ int cmd_bench(int argc, char **argv) {
         st = time_stream(m, sizes[i], (int)frames, 1, &t, &fps);
         if (st != SD_OK) break;
         add(&r, "taesd encode", sizes[i], t.encode_ms, t.encode_gflop);
-        add(&r, "unet (1 step)", sizes[i], t.unet_ms, t.unet_gflop);
+        char unet_name[64];
+        if (g_stream.n_t_index > 1)
+            snprintf(unet_name, sizeof unet_name, "unet (%d steps, batch %d)", g_stream.n_t_index, t.unet_batch);
+        else
+            snprintf(unet_name, sizeof unet_name, "unet (1 step%s)", t.unet_batch > 1 ? ", cfg batch 2" : "");
+        add(&r, unet_name, sizes[i], t.unet_ms, t.unet_gflop);
         add(&r, "taesd decode", sizes[i], t.decode_ms, t.decode_gflop);
-        add(&r, "stream img2img step", sizes[i], t.total_ms, t.encode_gflop + t.unet_gflop + t.decode_gflop);
+        add(&r, g_txt2img ? "stream txt2img step" : "stream img2img step", sizes[i], t.total_ms,
+            t.encode_gflop + t.unet_gflop + t.decode_gflop);
         char name[64];
         snprintf(name, sizeof name, "  = %.2f fps", fps);
         add(&r, name, sizes[i], 0, 0);

@@ -239,8 +239,8 @@ sd_status sd_backend_probe(sd_backend_type type) {
     sd_backend_kind kind = sd_backend_resolve(type) == SD_BACKEND_TYPE_CUDA ? SD_BACKEND_CUDA : SD_BACKEND_CPU;
     char reason[512];
     if (sd_backend_available(kind, reason, sizeof reason)) return SD_OK;
-    return sd_fail(sd_backend_compiled(kind) ? SD_ERR_BACKEND : SD_ERR_UNSUPPORTED, "%s backend: %s",
-                   sd_backend_kind_name(kind), reason);
+    if (!sd_backend_compiled(kind)) return sd_fail(SD_ERR_UNSUPPORTED, "%s", reason);
+    return sd_fail(SD_ERR_BACKEND, "%s backend: %s", sd_backend_kind_name(kind), reason);
 }
 
 /* sd_model_params.backend and .precision -> the backend kind and its activation dtype. */

@@ -97,11 +97,11 @@ void sd_backend_fail(sd_backend *be, sd_status status, const char *fmt, ...) {
 }
 
 /* Profiling (op_profile.h): the start time when on, and the row an op adds when it is done. */
-static double op_start(const sd_backend *be) { return be->profile ? sd_now_ms() : 0.0; }
+static double op_start(sd_backend *be) { return be->profile ? sd_backend_now_ms(be) : 0.0; }
 
 static void SD_PRINTF(4, 5) op_done(sd_backend *be, double t0, double flops, const char *fmt, ...) {
     if (!be->profile) return;
-    double ms = sd_now_ms() - t0;
+    double ms = sd_backend_now_ms(be) - t0;
     char key[72];
     va_list ap;
     va_start(ap, fmt);
@@ -464,6 +464,11 @@ sd_allocator sd_backend_allocator(sd_backend *be) {
 
 sd_tensor sd_backend_tensor(const sd_backend *be, sd_arena *arena, int ndim, const int64_t *shape) {
     return sd_arena_tensor(arena, be->act_dtype, ndim, shape);
+}
+
+double sd_backend_now_ms(sd_backend *be) {
+    sd_backend_synchronize(be);
+    return sd_now_ms();
 }
 
 bool sd_backend_wants_weight_upload(const sd_backend *be) { return be && be->vt->upload_weight != NULL; }

@@ -190,6 +190,9 @@ void sd_backend_synchronize(sd_backend *be);
 sd_allocator sd_backend_allocator(sd_backend *be);
 /* An activation tensor of the backend's act_dtype from an arena (data NULL on failure). */
 sd_tensor sd_backend_tensor(const sd_backend *be, sd_arena *arena, int ndim, const int64_t *shape);
+/* The clock after the backend's queued work is done (sd_now_ms after a synchronize): per-stage
+ * timings that mean the same on the CPU and on a device that runs ops asynchronously. */
+double sd_backend_now_ms(sd_backend *be);
 /* Whether weights must be uploaded (sd_backend_upload_weight) rather than read from host memory. */
 bool sd_backend_wants_weight_upload(const sd_backend *be);
 /* Places a loaded host weight (F32/F16/BF16) in the backend's memory and storage type; *dst gets

@@ -49,9 +49,9 @@ static void unet_step(sd_stream *s, sd_tensor *denoised, sd_tensor *pred, const 
     }
     sd_tensor body = rows(&in, extra, R);
     copy(s, &body, x);
-    double t0 = sd_now_ms(), f0 = be->flops;
+    double t0 = sd_backend_now_ms(be), f0 = be->flops;
     sd_status st = sd_stream_unet(s, &out, &in, t);
-    s->timings.unet_ms += sd_now_ms() - t0;
+    s->timings.unet_ms += sd_backend_now_ms(be) - t0;
     s->timings.unet_gflop += (be->flops - f0) * 1e-9;
     s->timings.unet_batch = (int)(extra + R);
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
@@ -158,7 +158,7 @@ static void predict_x0(sd_stream *s, sd_tensor *x0, const sd_tensor *x_t) {
 static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *images) {
     sd_model *m = s->model;
     sd_backend *be = m->backend;
-    double t0 = sd_now_ms(), f0 = be->flops;
+    double t0 = sd_backend_now_ms(be), f0 = be->flops;
     sd_status st;
     if (s->use_taesd) {
         st = sd_taesd_encode(&m->taesd, be, &s->frame_arena, latent, images);
@@ -173,7 +173,7 @@ static void encode_images(sd_stream *s, sd_tensor *latent, const sd_tensor *imag
     }
     if (st != SD_OK) sd_backend_fail(be, st, "%s", sd_last_error());
     sd_op_scale(be, latent, latent, s->vae_scale, 0.0f);
-    s->timings.encode_ms = sd_now_ms() - t0;
+    s->timings.encode_ms = sd_backend_now_ms(be) - t0;
     s->timings.encode_gflop = (be->flops - f0) * 1e-9;
 }
 
@@ -249,9 +249,9 @@ sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
         sd_tensor eps = latents(s, s->fb);
         float t[SD_STREAM_MAX_ROWS];
         for (int f = 0; f < s->fb; f++) t[f] = s->timestep[0];
-        double t0 = sd_now_ms(), f0 = be->flops;
+        double t0 = sd_backend_now_ms(be), f0 = be->flops;
         sd_status st = sd_stream_unet(s, &eps, &x_t, t);
-        s->timings.unet_ms = sd_now_ms() - t0;
+        s->timings.unet_ms = sd_backend_now_ms(be) - t0;
         s->timings.unet_gflop = (be->flops - f0) * 1e-9;
         if (st != SD_OK) return st;
         sd_op_axpby(be, &x0, 1.0f / s->alpha[0], &x_t, -s->beta[0] / s->alpha[0], &eps);
