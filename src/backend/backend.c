@@ -428,6 +428,33 @@ void sd_op_fill(sd_backend *be, sd_tensor *out, float value) {
     op_done(be, t0, 0.0, "fill");
 }
 
+static bool rgb_fits(const sd_tensor *img, const sd_tensor *rgb) {
+    return img->ndim == 4 && rgb->ndim == 4 && rgb->dtype == SD_DTYPE_U8 && img->shape[1] == 3 && rgb->shape[3] == 3 &&
+           rgb->shape[0] == img->shape[0] && rgb->shape[1] == img->shape[2] && rgb->shape[2] == img->shape[3];
+}
+
+void sd_op_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb) {
+    if (!ready(be, out)) return;
+    if (!rgb_fits(out, rgb)) {
+        fail_shapes(be, "rgb8_to_image", out, rgb);
+        return;
+    }
+    double t0 = op_start(be);
+    be->vt->rgb8_to_image(be, out, rgb);
+    op_done(be, t0, 0.0, "rgb8_to_image");
+}
+
+void sd_op_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in) {
+    if (!ready(be, rgb)) return;
+    if (!rgb_fits(in, rgb)) {
+        fail_shapes(be, "image_to_rgb8", rgb, in);
+        return;
+    }
+    double t0 = op_start(be);
+    be->vt->image_to_rgb8(be, rgb, in);
+    op_done(be, t0, 0.0, "image_to_rgb8");
+}
+
 /* ---- memory ---- */
 
 void *sd_backend_mem_alloc(sd_backend *be, size_t bytes) {

@@ -61,6 +61,8 @@ typedef struct sd_backend_vtable {
     void (*download)(sd_backend *be, void *host, const sd_tensor *src);
     void (*copy)(sd_backend *be, sd_tensor *out, const sd_tensor *in);
     void (*fill)(sd_backend *be, sd_tensor *out, float value);
+    void (*rgb8_to_image)(sd_backend *be, sd_tensor *out, const sd_tensor *rgb);
+    void (*image_to_rgb8)(sd_backend *be, sd_tensor *rgb, const sd_tensor *in);
     /* Memory for tensors and weights; NULL entries mean host memory (malloc/free, no sync). */
     void *(*mem_alloc)(sd_backend *be, size_t bytes);
     void (*mem_free)(sd_backend *be, void *ptr);
@@ -168,14 +170,19 @@ void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, c
  * weights are only for conv2d on backends of the same kind and kernel. */
 size_t sd_backend_conv_weight_bytes(const sd_backend *be, const sd_tensor *w);
 void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed);
-/* Host <-> backend copies of a whole tensor (float32 host data, converted to/from the tensor's
- * dtype). download waits for the backend's work to finish. */
+/* Host <-> backend copies of a whole tensor: float32 host data converted to/from a float tensor's
+ * dtype; the bytes themselves for a U8 tensor. download waits for the backend's work to finish. */
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);
 /* out = in (same element count and dtype). */
 void sd_op_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 /* Every element of out = value. */
 void sd_op_fill(sd_backend *be, sd_tensor *out, float value);
+/* Frames in and out of the pipeline on the backend (sd_image_to_chw / sd_image_from_chw, exactly):
+ * rgb U8 [N, H, W, 3] -> out [N, 3, H, W] = 2 * (u8 / 255) - 1 (float32 math, then out's dtype);
+ * in [N, 3, H, W] -> rgb U8 = rint(clamp(x / 2 + 0.5, 0, 1) * 255), NaN -> 0. */
+void sd_op_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb);
+void sd_op_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in);
 
 /* ---- memory ---- */
 

@@ -222,7 +222,16 @@ sd_status sd_stream_create(sd_stream **out, sd_model *model, const sd_stream_par
         s->init_noise = latents(s, &s->state, s->batch);
         s->stock_noise = latents(s, &s->state, s->batch);
         if (params->use_denoising_batch && s->n_steps > 1) s->buffer = latents(s, &s->state, (int64_t)(s->n_steps - 1) * s->fb);
-        st = s->state.status;
+        s->device_io = be->device_memory;
+        if (s->device_io) {
+            int64_t rgb_shape[4] = {s->fb, params->height, params->width, 3};
+            s->rgb_in = sd_arena_tensor(&s->state, SD_DTYPE_U8, 4, rgb_shape);
+            s->rgb_out = sd_arena_tensor(&s->state, SD_DTYPE_U8, 4, rgb_shape);
+            s->x0_dev = latents(s, &s->state, s->fb);
+            s->last_rgb = calloc((size_t)sd_tensor_numel(&s->rgb_out), 1);
+            if (!s->last_rgb) st = sd_fail(SD_ERR_NOMEM, "sd_stream_create: out of memory");
+        }
+        if (st == SD_OK) st = s->state.status;
     }
     if (st == SD_OK) st = reset_noise(s);
     if (st != SD_OK) {
@@ -241,6 +250,7 @@ void sd_stream_free(sd_stream *s) {
     free(s->host_images);
     free(s->host_out);
     free(s->last_output);
+    free(s->last_rgb);
     free(s->host_x0);
     free(s->host_noise);
     free(s->host_zeros);
@@ -418,8 +428,31 @@ static void chw_to_frames(sd_stream *s, uint8_t *frames, const float *src, int c
     }
 }
 
+/* The 8-bit calls on a device backend: frames converted there, x0 kept there (device_io). */
+static sd_status img2img_device(sd_stream *s, const uint8_t *frames, uint8_t *out, int *skipped) {
+    sd_backend *be = s->model->backend;
+    double t0 = sd_now_ms();
+    int skip = 0;
+    SD_TRY(sd_stream_denoise_img2img_rgb(s, frames, &skip));
+    size_t bytes = (size_t)sd_tensor_numel(&s->rgb_out);
+    if (skipped) *skipped = skip;
+    if (skip) {
+        memcpy(out, s->last_rgb, bytes);
+    } else {
+        double t1 = sd_backend_now_ms(be), f0 = be->flops;
+        SD_TRY(sd_stream_decode_rgb(s, out));
+        s->timings.decode_ms = sd_now_ms() - t1; /* the download waited for the decode */
+        s->timings.decode_gflop = (be->flops - f0) * 1e-9;
+        memcpy(s->last_rgb, out, bytes);
+    }
+    s->timings.preprocess_ms = s->timings.postprocess_ms = 0.0; /* inside encode and decode, on the device */
+    s->timings.total_ms = sd_now_ms() - t0;
+    return SD_OK;
+}
+
 sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, int *skipped) {
     SD_CHECK_ARG(s && frames && out, "sd_stream_img2img: stream, frames and out are required");
+    if (s->device_io) return img2img_device(s, frames, out, skipped);
     double t0 = sd_now_ms();
     float *in = s->host_images, *res = s->host_out;
     frames_to_chw(s, in, frames);
@@ -436,6 +469,18 @@ sd_status sd_stream_img2img(sd_stream *s, const uint8_t *frames, uint8_t *out, i
 
 sd_status sd_stream_txt2img(sd_stream *s, uint8_t *out) {
     SD_CHECK_ARG(s && out, "sd_stream_txt2img: stream and out are required");
+    if (s->device_io) {
+        sd_backend *be = s->model->backend;
+        double t0 = sd_now_ms();
+        SD_TRY(sd_stream_denoise_txt2img_dev(s));
+        double t1 = sd_backend_now_ms(be), f0 = be->flops;
+        SD_TRY(sd_stream_decode_rgb(s, out));
+        s->timings.decode_ms = sd_now_ms() - t1;
+        s->timings.decode_gflop = (be->flops - f0) * 1e-9;
+        s->timings.preprocess_ms = s->timings.postprocess_ms = 0.0;
+        s->timings.total_ms = sd_now_ms() - t0;
+        return SD_OK;
+    }
     double t0 = sd_now_ms();
     float *res = s->host_out;
     SD_TRY(run_txt2img(s, res));

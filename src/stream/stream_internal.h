@@ -60,6 +60,13 @@ struct sd_stream {
      * and the last output (what a frame the similarity filter skips returns) */
     float *host_images, *host_out, *host_x0, *host_noise, *last_output;
     float *host_zeros; /* zeros for resetting state tensors */
+    /* device backends (be->device_memory): the 8-bit calls move frames as 8-bit RGB, converted on
+     * the device, and x0 stays there between denoise and decode; the only copies of a frame are
+     * its RGB in and out (state arena) */
+    bool device_io;
+    sd_tensor rgb_in, rgb_out; /* [fb, H, W, 3] U8 */
+    sd_tensor x0_dev;          /* [fb, 4, h, w] */
+    uint8_t *last_rgb;         /* the last 8-bit output (what a frame the filter skips returns) */
     bool has_output;
     sd_stream_timings timings;
     atomic_int stop_requested; /* sd_stream_request_stop */
@@ -70,6 +77,11 @@ struct sd_stream {
  * host_noise stages the noise a call draws ([fb, 4, h, w]). */
 sd_status sd_stream_denoise_img2img(sd_stream *s, const float *images, float *x0_host, int *skipped);
 sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host);
+/* The device_io forms: 8-bit frames in (uploaded to s->rgb_in, converted on the backend), x0 left
+ * in s->x0_dev; then the decode from s->x0_dev to 8-bit frames (converted on the backend). */
+sd_status sd_stream_denoise_img2img_rgb(sd_stream *s, const uint8_t *frames, int *skipped);
+sd_status sd_stream_denoise_txt2img_dev(sd_stream *s);
+sd_status sd_stream_decode_rgb(sd_stream *s, uint8_t *frames_out);
 /* Touches no stream state but reads the model: safe on another thread while the next denoise runs. */
 sd_status sd_stream_decode(sd_stream *s, sd_backend *be, sd_arena *arena, const float *x0_host, float *images_out);
 size_t sd_stream_image_floats(const sd_stream *s);  /* fb * 3 * H * W */

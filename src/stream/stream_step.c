@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/image.h"
 #include "stream/stream_internal.h"
 
 static sd_tensor latents(sd_stream *s, int64_t rows) {
@@ -202,16 +203,21 @@ static sd_status begin(sd_stream *s) {
     return sd_arena_reset(&s->frame_arena);
 }
 
-/* Downloads x0 and reports the first failure of the pass. */
+/* Downloads x0 (or keeps it in s->x0_dev when x0_host is NULL) and reports the first failure of
+ * the pass. */
 static sd_status finish(sd_stream *s, const sd_tensor *x0, float *x0_host) {
     sd_backend *be = s->model->backend;
-    sd_backend_download(be, x0_host, x0);
+    if (x0_host) sd_backend_download(be, x0_host, x0);
+    else sd_op_copy(be, &s->x0_dev, x0);
     sd_status st = s->frame_arena.status != SD_OK ? s->frame_arena.status : sd_backend_status(be);
     sd_backend_clear_status(be);
     return st;
 }
 
-sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, float *x0_host, int *skipped) {
+/* img2img from host floats (host_images) or host 8-bit frames converted on the backend (rgb); x0 to
+ * x0_host, or kept in s->x0_dev when x0_host is NULL. */
+static sd_status denoise_img2img(sd_stream *s, const float *host_images, const uint8_t *rgb, float *x0_host,
+                                 int *skipped) {
     SD_TRY(begin(s));
     sd_backend *be = s->model->backend;
     if (skipped) *skipped = 0;
@@ -222,7 +228,12 @@ sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, floa
     sd_tensor images = sd_backend_tensor(be, &s->frame_arena, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
     sd_tensor latent = latents(s, s->fb), x_t = latents(s, s->fb), x0 = latents(s, s->fb);
     SD_TRY(s->frame_arena.status);
-    sd_backend_upload(be, &images, host_images);
+    if (rgb) {
+        sd_backend_upload(be, &s->rgb_in, rgb);
+        sd_op_rgb8_to_image(be, &images, &s->rgb_in);
+    } else {
+        sd_backend_upload(be, &images, host_images);
+    }
     encode_images(s, &latent, &images);
     /* add_noise at the first step, with the first row of the initial noise for every frame */
     sd_tensor noise0 = rows(&s->init_noise, 0, 1);
@@ -235,6 +246,44 @@ sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, floa
     s->frames_done++;
     return SD_OK;
 }
+
+sd_status sd_stream_denoise_img2img(sd_stream *s, const float *host_images, float *x0_host, int *skipped) {
+    return denoise_img2img(s, host_images, NULL, x0_host, skipped);
+}
+
+sd_status sd_stream_denoise_img2img_rgb(sd_stream *s, const uint8_t *frames, int *skipped) {
+    if (s->filter_on) { /* the filter's cosine runs on the host, on the float frames */
+        size_t pixels = (size_t)s->p.width * (size_t)s->p.height;
+        for (int f = 0; f < s->fb; f++) {
+            sd_image img = {s->p.width, s->p.height, (uint8_t *)frames + (size_t)f * pixels * 3};
+            sd_image_to_chw(s->host_images + (size_t)f * pixels * 3, &img);
+        }
+        return denoise_img2img(s, s->host_images, NULL, NULL, skipped);
+    }
+    return denoise_img2img(s, NULL, frames, NULL, skipped);
+}
+
+sd_status sd_stream_decode_rgb(sd_stream *s, uint8_t *frames_out) {
+    sd_model *m = s->model;
+    sd_backend *be = m->backend;
+    sd_arena *arena = &s->frame_arena;
+    SD_TRY(sd_arena_reset(arena));
+    sd_tensor x0 = sd_backend_tensor(be, arena, 4, (int64_t[]){s->fb, s->latent_channels, s->h, s->w});
+    sd_tensor images = sd_backend_tensor(be, arena, 4, (int64_t[]){s->fb, 3, s->p.height, s->p.width});
+    SD_TRY(arena->status);
+    sd_op_scale(be, &x0, &s->x0_dev, 1.0f / s->vae_scale, 0.0f); /* decode_image: x0 / scaling_factor */
+    sd_status st = s->use_taesd ? sd_taesd_decode(&m->taesd, be, arena, &images, &x0)
+                                : sd_vae_decode(&m->vae, be, arena, &images, &x0);
+    if (st == SD_OK) {
+        sd_op_image_to_rgb8(be, &s->rgb_out, &images);
+        sd_backend_download(be, frames_out, &s->rgb_out);
+        st = arena->status != SD_OK ? arena->status : sd_backend_status(be);
+    }
+    sd_backend_clear_status(be);
+    return st;
+}
+
+sd_status sd_stream_denoise_txt2img_dev(sd_stream *s) { return sd_stream_denoise_txt2img(s, NULL); }
 
 sd_status sd_stream_denoise_txt2img(sd_stream *s, float *x0_host) {
     SD_TRY(begin(s));

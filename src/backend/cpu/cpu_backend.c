@@ -91,7 +91,9 @@ float *sd_cpu_scratch(sd_backend *be, size_t n) {
     .upload = sd_cpu_upload, \
     .download = sd_cpu_download, \
     .copy = sd_cpu_copy, \
-    .fill = sd_cpu_fill,
+    .fill = sd_cpu_fill, \
+    .rgb8_to_image = sd_cpu_rgb8_to_image, \
+    .image_to_rgb8 = sd_cpu_image_to_rgb8,
 
 static const sd_backend_vtable g_cpu_vtable = {
     .name = "cpu",

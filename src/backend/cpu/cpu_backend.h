@@ -83,5 +83,7 @@ void sd_cpu_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_cpu_download(sd_backend *be, void *host, const sd_tensor *src);
 void sd_cpu_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 void sd_cpu_fill(sd_backend *be, sd_tensor *out, float value);
+void sd_cpu_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb);
+void sd_cpu_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "base/image.h"
 
 /* Items per chunk so a chunk covers at least 16K floats: tiny tensors run inline on the caller. */
 static int64_t item_grain(sd_backend *be, int64_t items, int64_t floats_per_item) {
@@ -176,4 +177,20 @@ void sd_cpu_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
 void sd_cpu_fill(sd_backend *be, sd_tensor *out, float value) {
     float *o = sd_f32(out);
     for (int64_t i = 0, n = sd_tensor_numel(out); i < n; i++) o[i] = value;
+}
+
+void sd_cpu_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb) {
+    const int64_t n = rgb->shape[0], h = rgb->shape[1], w = rgb->shape[2];
+    for (int64_t f = 0; f < n; f++) {
+        sd_image img = {(int)w, (int)h, (uint8_t *)rgb->data + (size_t)(f * h * w * 3)};
+        sd_image_to_chw(sd_f32(out) + f * 3 * h * w, &img);
+    }
+}
+
+void sd_cpu_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in) {
+    const int64_t n = rgb->shape[0], h = rgb->shape[1], w = rgb->shape[2];
+    for (int64_t f = 0; f < n; f++) {
+        sd_image img = {(int)w, (int)h, (uint8_t *)rgb->data + (size_t)(f * h * w * 3)};
+        sd_image_from_chw(&img, sd_f32(in) + f * 3 * h * w);
+    }
 }
