@@ -492,6 +492,24 @@ sd_status sd_rgb_to_yuyv(uint8_t *yuyv, const uint8_t *rgb, int width, int heigh
  * bf16 dot products (0 when the CPU has no bf16 instructions). Takes about half a second. */
 sd_status sd_measure_peak_gflops(int n_threads, double *fp32, double *bf16);
 
+/* The accelerator a backend runs on, for benchmarks and logs. */
+typedef struct sd_device_info {
+    char name[256];          /* the GPU's name */
+    int driver_version;      /* CUDA driver and runtime, e.g. 13000 for 13.0 */
+    int runtime_version;
+    int compute_capability;  /* major * 10 + minor: 90 for an H100 */
+    int multiprocessors;
+    double memory_gb;        /* device memory */
+    double memory_used_gb;   /* in use on the device now, by every process */
+    double clock_ghz;        /* the peak clock it reports */
+    /* dense fp16 tensor-core peak with fp32 accumulation, TFLOP/s (per-architecture FLOP per clock
+     * per multiprocessor x multiprocessors x clock; 0 for an architecture the table lacks) */
+    double fp16_dense_tflops;
+} sd_device_info;
+/* Describes the GPU of SD_BACKEND_TYPE_CUDA (the CPU has sd_measure_peak_gflops). SD_ERR_UNSUPPORTED
+ * without the CUDA backend, SD_ERR_BACKEND without a usable GPU; *out untouched on error. */
+sd_status sd_device_info_get(sd_backend_type type, sd_device_info *out);
+
 /* ---- Noise --------------------------------------------------------------------------------- */
 
 /* Fills out[0..numel) exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))

@@ -12,12 +12,12 @@ $SDSTREAM_LIBRARY, next to this package, or on the system's loader path (libsdst
 Failures raise sdstream.Error carrying the library's message and status name.
 """
 from ._lib import SD_TOKENS, Error, status_name
-from ._model import (Model, backend_available, backends, make_random_lcm_lora, make_random_model,
-                     measure_peak_gflops, parse_lora_spec, randn, version)
+from ._model import (Model, backend_available, backends, device_info, make_random_lcm_lora,
+                     make_random_model, measure_peak_gflops, parse_lora_spec, randn, version)
 from ._stream import StreamDiffusion
 from ._wrapper import StreamDiffusionWrapper
 
 __version__ = version()
 __all__ = ["StreamDiffusion", "StreamDiffusionWrapper", "Model", "Error", "SD_TOKENS", "status_name", "version", "backends",
-           "backend_available", "randn", "parse_lora_spec", "measure_peak_gflops", "make_random_model",
+           "backend_available", "device_info", "randn", "parse_lora_spec", "measure_peak_gflops", "make_random_model",
            "make_random_lcm_lora"]

@@ -127,7 +127,13 @@ class sd_pull_result(Structure):
                 ("bytes_downloaded", c_uint64)]
 
 
-STRUCTS = [sd_pull_params, sd_pull_result, sd_lora, sd_model_params, sd_lora_report, sd_stream_params, sd_stream_timings,
+class sd_device_info(Structure):
+    _fields_ = [("name", c_char * 256), ("driver_version", c_int), ("runtime_version", c_int),
+                ("compute_capability", c_int), ("multiprocessors", c_int), ("memory_gb", c_double),
+                ("memory_used_gb", c_double), ("clock_ghz", c_double), ("fp16_dense_tflops", c_double)]
+
+
+STRUCTS = [sd_pull_params, sd_pull_result, sd_device_info, sd_lora, sd_model_params, sd_lora_report, sd_stream_params, sd_stream_timings,
            sd_frame_source, sd_frame_sink, sd_run_params, sd_run_stats]
 SKIPPED_STRUCTS = {
     "sd_image": "images cross the binding as numpy arrays / PIL images",
@@ -193,6 +199,7 @@ FUNCTIONS = {
     "sd_make_random_model": (STATUS, [c_char_p, c_char_p, c_char_p, c_char_p, c_uint64]),
     "sd_make_random_lcm_lora": (STATUS, [c_char_p, c_char_p, c_uint64]),
     "sd_measure_peak_gflops": (STATUS, [c_int, POINTER(c_double), POINTER(c_double)]),
+    "sd_device_info_get": (STATUS, [c_int, POINTER(sd_device_info)]),
     "sd_randn": (STATUS, [c_uint64, c_int64, c_void_p]),
 }
 

@@ -60,6 +60,18 @@ def measure_peak_gflops(threads=0):
     return fp32.value, bf16.value
 
 
+def device_info(backend="cuda"):
+    """The GPU the cuda backend runs on, as a dict (name, driver and runtime versions, compute
+    capability, multiprocessors, memory, clock, dense fp16 tensor peak in TFLOP/s). Raises
+    sdstream.Error without the cuda backend or a usable GPU."""
+    if backend not in ("cuda", "auto"):
+        raise arg_error(f"device_info: backend {backend!r} has no device (use 'cuda')", _lib.SD_ERR_UNSUPPORTED)
+    info = _lib.sd_device_info()
+    lib.sd_device_info_get(_BACKENDS[backend], ctypes.byref(info))
+    return {name: (getattr(info, name).decode() if name == "name" else getattr(info, name))
+            for name, _ in info._fields_}
+
+
 def make_random_model(arch, output_dir, tokenizer_dir=None, weights_dtype=None, seed=0):
     """A full-size diffusers folder of `arch` ("sd-turbo", "sd15") with random weights (benchmarks)."""
     lib.sd_make_random_model(encode(arch, "arch"), encode(output_dir, "output_dir"),
