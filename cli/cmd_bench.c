@@ -34,6 +34,9 @@ typedef struct report {
     row rows[64];
     int n;
     double peak, peak1, peak_bf16;
+    bool gpu;            /* the model ran on the cuda backend: % of the device's fp16 tensor peak */
+    sd_device_info dev;  /* its GPU (gpu only) */
+    double gpu_mem_gb;   /* device memory this process added: weights, activations, workspaces */
 } report;
 
 static void add(report *r, const char *name, int size, double ms, double gflop) {
@@ -47,6 +50,9 @@ static void add(report *r, const char *name, int size, double ms, double gflop) 
  * step at index 35 (t = 299, the reference's baseline) without guidance. */
 static sd_stream_params g_stream;
 static bool g_txt2img;
+/* on a GPU: the most device memory in use while a stream existed (every process's; 0 on the CPU) */
+static bool g_gpu;
+static double g_gpu_mem_max_gb;
 
 /* Times `frames` img2img (or txt2img) calls of the bench's stream at size, after warm-up calls. */
 static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, sd_stream_timings *med, double *fps) {
@@ -78,6 +84,9 @@ static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, s
         med->total_ms = median(tot, frames);
         *fps = 1e3 / med->total_ms;
     }
+    sd_device_info dev;
+    if (g_gpu && sd_device_info_get(SD_BACKEND_TYPE_CUDA, &dev) == SD_OK && dev.memory_used_gb > g_gpu_mem_max_gb)
+        g_gpu_mem_max_gb = dev.memory_used_gb;
     free(in);
     free(out);
     sd_stream_free(s);
@@ -85,10 +94,20 @@ static sd_status time_stream(sd_model *m, int size, int frames, int use_taesd, s
 }
 
 static void print_report(const report *r, bool json, double rss_mb, const char *model, const char *dtype, int threads) {
-    /* % of peak: against the bf16 dot-product peak when bf16 math ran on it, else the fp32 one */
-    bool bf16_math = strcmp(dtype, "bf16") == 0 && r->peak_bf16 > 0;
-    double peak = bf16_math ? r->peak_bf16 : r->peak;
+    /* % of peak: on a GPU against its dense fp16 tensor peak; on the CPU against the bf16
+     * dot-product peak when bf16 math ran on it, else the fp32 one */
+    bool bf16_math = !r->gpu && strcmp(dtype, "bf16") == 0 && r->peak_bf16 > 0;
+    double peak = r->gpu ? r->dev.fp16_dense_tflops * 1e3 : bf16_math ? r->peak_bf16 : r->peak;
+    if (peak <= 0) peak = 1e300; /* unknown: % of peak prints 0 */
     if (json) {
+        if (r->gpu)
+            printf("{\"model\": \"%s\", \"backend\": \"cuda\", \"dtype\": \"%s\", \"gpu\": \"%s\", \"driver\": %d, "
+                   "\"runtime\": %d, \"compute_capability\": %d, \"sms\": %d, \"clock_ghz\": %.3f, "
+                   "\"fp16_dense_tflops\": %.1f, \"gpu_memory_gb\": %.2f, \"pct_of\": \"fp16 tensor\", "
+                   "\"peak_rss_mb\": %.0f, \"results\": [",
+                   model, dtype, r->dev.name, r->dev.driver_version, r->dev.runtime_version, r->dev.compute_capability,
+                   r->dev.multiprocessors, r->dev.clock_ghz, r->dev.fp16_dense_tflops, r->gpu_mem_gb, rss_mb);
+        else
         printf("{\"model\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"peak_gflops\": %.1f, \"peak_gflops_1thread\": %.1f, "
                "\"peak_bf16_gflops\": %.1f, \"pct_of\": \"%s\", \"peak_rss_mb\": %.0f, \"results\": [",
                model, dtype, threads, r->peak, r->peak1, r->peak_bf16, bf16_math ? "bf16" : "fp32", rss_mb);
@@ -101,10 +120,20 @@ static void print_report(const report *r, bool json, double rss_mb, const char *
         printf("]}\n");
         return;
     }
-    printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)", r->peak, threads ? "the given" : "all", r->peak1);
-    if (r->peak_bf16 > 0) printf("; %.1f GFLOP/s bf16 dot products\n", r->peak_bf16);
-    else printf("; no bf16 dot-product instructions on this CPU\n");
-    printf("dtype: %s (%% of the %s peak)\n", dtype, bf16_math ? "bf16" : "fp32");
+    if (r->gpu) {
+        printf("gpu: %s, sm_%d, %d SMs at %.2f GHz, %.1f GB; driver %d.%d, runtime %d.%d\n", r->dev.name,
+               r->dev.compute_capability, r->dev.multiprocessors, r->dev.clock_ghz, r->dev.memory_gb,
+               r->dev.driver_version / 1000, r->dev.driver_version % 1000 / 10, r->dev.runtime_version / 1000,
+               r->dev.runtime_version % 1000 / 10);
+        printf("peak: %.1f TFLOP/s dense fp16 tensor (fp32 accumulate; SMs x clock x FLOP/clock/SM of the architecture)\n",
+               r->dev.fp16_dense_tflops);
+        printf("dtype: %s (%% of that peak); GPU memory this process uses: %.2f GB\n", dtype, r->gpu_mem_gb);
+    } else {
+        printf("peak: %.1f GFLOP/s fp32 with %s threads (%.1f with 1)", r->peak, threads ? "the given" : "all", r->peak1);
+        if (r->peak_bf16 > 0) printf("; %.1f GFLOP/s bf16 dot products\n", r->peak_bf16);
+        else printf("; no bf16 dot-product instructions on this CPU\n");
+        printf("dtype: %s (%% of the %s peak)\n", dtype, bf16_math ? "bf16" : "fp32");
+    }
     printf("GFLOP: 2 per multiply-add of the layers as written; Winograd 3x3 layers do a quarter of the multiplies,\n"
            "so their GFLOP/s (and %% of peak) are the equivalent direct-convolution rate\n");
     printf("%-28s %6s %10s %9s %10s %7s\n", "component", "size", "ms", "GFLOP", "GFLOP/s", "% peak");
@@ -160,11 +189,24 @@ int cmd_bench(int argc, char **argv) {
     }
     bool json = args_flag(&a, "json");
     report r = {0};
-    double bf16 = 0.0, dummy = 0.0;
-    if (sd_measure_peak_gflops((int)threads, &r.peak, &bf16) != SD_OK) return cli_error(SD_ERR_BACKEND);
-    sd_measure_peak_gflops(1, &r.peak1, &dummy);
-    r.peak_bf16 = bf16;
-    if (!json) cli_log_info("measured peak: %.1f GFLOP/s (%.1f on one thread)", r.peak, r.peak1);
+    double bf16 = 0.0, dummy = 0.0, gpu_mem0 = 0.0;
+    const char *backend = args_get(&a, "backend");
+    sd_backend_type type = sd_backend_resolve(!backend         ? SD_BACKEND_TYPE_AUTO
+                                              : strcmp(backend, "cuda") == 0 ? SD_BACKEND_TYPE_CUDA
+                                              : strcmp(backend, "cpu") == 0  ? SD_BACKEND_TYPE_CPU
+                                                                             : SD_BACKEND_TYPE_AUTO);
+    r.gpu = g_gpu = type == SD_BACKEND_TYPE_CUDA;
+    if (r.gpu) {
+        sd_status ds = sd_device_info_get(type, &r.dev);
+        if (ds != SD_OK) return cli_error(ds);
+        gpu_mem0 = r.dev.memory_used_gb;
+        if (!json) cli_log_info("gpu: %s, dense fp16 tensor peak %.1f TFLOP/s", r.dev.name, r.dev.fp16_dense_tflops);
+    } else {
+        if (sd_measure_peak_gflops((int)threads, &r.peak, &bf16) != SD_OK) return cli_error(SD_ERR_BACKEND);
+        sd_measure_peak_gflops(1, &r.peak1, &dummy);
+        r.peak_bf16 = bf16;
+        if (!json) cli_log_info("measured peak: %.1f GFLOP/s (%.1f on one thread)", r.peak, r.peak1);
+    }
 
     unsigned components = SD_COMPONENT_ALL;
     if (args_flag(&a, "no-vae")) components &= ~(unsigned)SD_COMPONENT_VAE; /* RSS as a TAESD stream has it */
@@ -235,7 +277,8 @@ int cmd_bench(int argc, char **argv) {
             add(&r, "vae decode", sizes[i], t.decode_ms, t.decode_gflop);
         }
     }
-    if (st == SD_OK && !args_flag(&a, "no-scaling")) {
+    if (r.gpu) r.gpu_mem_gb = g_gpu_mem_max_gb - gpu_mem0; /* the model and its largest stream, on the device */
+    if (st == SD_OK && !r.gpu && !args_flag(&a, "no-scaling")) { /* CPU threads: nothing to scale on a GPU */
         /* thread scaling of the UNet at the first size: 1 thread against all */
         sd_stream_timings t1, tn;
         double fps;
@@ -253,7 +296,7 @@ int cmd_bench(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     if (st == SD_OK) print_report(&r, json, (double)ru.ru_maxrss / 1024.0, args_get(&a, "model"),
-                                  args_get(&a, "dtype") ? args_get(&a, "dtype") : "fp32", (int)threads);
+                                  sd_model_compute_dtype(m), (int)threads);
     sd_model_free(m);
     return st == SD_OK ? 0 : cli_error(st);
 }
