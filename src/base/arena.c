@@ -28,6 +28,14 @@ static uint8_t *alloc_chunk(sd_arena *arena, size_t size) {
     return aligned_alloc(SD_ARENA_ALIGN, size);
 }
 
+/* Host memory: out of memory. A backend's allocator has already said why (the CUDA error, say):
+ * keep its message and status class, with the size in front. */
+static sd_status alloc_failed(const sd_arena *arena, size_t bytes) {
+    if (!arena->allocator.alloc) return sd_fail(SD_ERR_NOMEM, "arena: cannot allocate %zu bytes of activations", bytes);
+    sd_error_prefix("arena: cannot allocate %zu bytes of activations", bytes);
+    return SD_ERR_BACKEND;
+}
+
 sd_status sd_arena_reset(sd_arena *arena) {
     if (arena->used > arena->peak) arena->peak = arena->used;
     if (arena->n_chunks > 1) {
@@ -35,7 +43,7 @@ sd_status sd_arena_reset(sd_arena *arena) {
         arena->n_chunks = 0;
         uint8_t *block = alloc_chunk(arena, arena->peak);
         if (!block) {
-            arena->status = sd_fail(SD_ERR_NOMEM, "arena: cannot allocate %zu bytes of activations", arena->peak);
+            arena->status = alloc_failed(arena, arena->peak);
             return arena->status;
         }
         arena->chunks[0] = block;
@@ -74,7 +82,7 @@ void *sd_arena_alloc(sd_arena *arena, size_t bytes) {
         if (chunk < (size_t)1 << 20) chunk = (size_t)1 << 20;
         uint8_t *p = alloc_chunk(arena, chunk);
         if (!p) {
-            arena->status = sd_fail(SD_ERR_NOMEM, "arena: cannot allocate %zu bytes of activations", chunk);
+            arena->status = alloc_failed(arena, chunk);
             return NULL;
         }
         arena->chunks[arena->n_chunks] = p;
