@@ -5,8 +5,8 @@
  * col[b]^T (P x Kd, ld P) . W^T (Kd x Co, ld Kd): A = col, B = W, both op N.
  *
  * col is materialised in the op workspace, at most COL_BUDGET bytes: whole images when they fit
- * (a strided-batched GEMM over them, W shared with stride 0), else one image in chunks of output
- * pixels (a 512x512 VAE layer's col is 600 MB). 1x1 stride-1 unpadded convs use the image as col.
+ * (one im2col launch for several images, then a GEMM per image), else one image in chunks of
+ * output pixels (a 512x512 VAE layer's col is 600 MB). 1x1 stride-1 unpadded convs use the image as col.
  * Epilogue: bias and residual are written into out first and the GEMM adds with beta = 1 (one
  * rounding of the float32 sum); ReLU then runs in place. cuDNN or an implicit-GEMM kernel would
  * skip the col traffic: a later, measured step. */
@@ -65,9 +65,10 @@ void sd_cuda_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const s
         if (!bias && !residual) sd_cuda_fill(be, out, 0.0f);
     } else if (k == 1 && stride == 1 && padding == 0) {
         /* in[b] is [Ci, H*W] = col[b] already (Ho = H, Wo = W) */
-        if (!sd_cuda_gemm(be, false, false, p, co, ci, 1.0f, in->data, p, ci * p, weight->data, ci, 0, beta, out->data,
-                          p, co * p, n))
-            return;
+        for (int64_t b = 0; b < n; b++)
+            if (!sd_cuda_gemm(be, false, false, p, co, ci, 1.0f, (const char *)in->data + (size_t)(b * ci * p) * es, p,
+                              0, weight->data, ci, 0, beta, (char *)out->data + (size_t)(b * co * p) * es, p, 0, 1))
+                return;
     } else {
         const size_t col_image = (size_t)kd * (size_t)p * es;
         int64_t nb, pc;
@@ -91,11 +92,14 @@ void sd_cuda_conv2d(sd_backend *be, sd_tensor *out, const sd_tensor *in, const s
                 SD_CUDA_DISPATCH(be, be->act_dtype, launch_im2col, be, col, (const char *)in->data + b0 * in_image,
                                  nbc * kd * pcc, kd, pcc, p0, ci * h * w, h, w, wo, k, stride, padding);
                 if (be->status != SD_OK) return;
-                /* C: rows p0 .. p0+pcc of out[b]^T (ld P), images b0 .. b0+nbc */
-                void *c = (char *)out->data + b0 * out_image + (size_t)p0 * es;
-                if (!sd_cuda_gemm(be, false, false, pcc, co, kd, 1.0f, col, pcc, kd * pcc, weight->data, kd, 0, beta, c,
-                                  p, co * p, nbc))
-                    return;
+                /* per image: C = rows p0 .. p0+pcc of out[b]^T (ld P), A = its col block (ld pcc) */
+                for (int64_t b = b0; b < b0 + nbc; b++) {
+                    const char *a = (const char *)col + (size_t)((b - b0) * kd * pcc) * es;
+                    void *c = (char *)out->data + (size_t)b * out_image + (size_t)p0 * es;
+                    if (!sd_cuda_gemm(be, false, false, pcc, co, kd, 1.0f, a, pcc, 0, weight->data, kd, 0, beta, c, p,
+                                      0, 1))
+                        return;
+                }
             }
         }
     }
