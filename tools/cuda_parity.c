@@ -304,6 +304,45 @@ static void t_layout(run *r) {
     }
 }
 
+/* 8-bit frames in and out: the same bytes / values as the host conversion */
+static void t_frames(run *r) {
+    const int64_t n = 2, h = 5, w = 7, count = n * h * w * 3;
+    uint8_t *bytes = malloc((size_t)count), *back_c = malloc((size_t)count), *back_g = malloc((size_t)count);
+    for (int64_t i = 0; i < count; i++) bytes[i] = (uint8_t)(sd_rng_next_u32(&r->rng) & 255);
+    sd_tensor rgb_c = sd_tensor_4d(bytes, SD_DTYPE_U8, n, h, w, 3), rgb_g = rgb_c, out_g = rgb_c;
+    rgb_g.data = sd_backend_mem_alloc(r->gpu, (size_t)count);
+    out_g.data = sd_backend_mem_alloc(r->gpu, (size_t)count);
+    sd_backend_upload(r->gpu, &rgb_g, bytes);
+    pair img = make_out(r, 4, (int64_t[]){n, 3, h, w});
+    sd_op_rgb8_to_image(r->cpu, &img.c, &rgb_c);
+    sd_op_rgb8_to_image(r->gpu, &img.g, &rgb_g);
+    check(r, "rgb8_to_image [2,5,7,3]", &img);
+    /* back, from values past [-1, 1] and a NaN (-> 0) */
+    pair x = make_in(r, 4, (int64_t[]){n, 3, h, w}, 0.8f, 0.0f, false);
+    float nan_host[1] = {NAN};
+    sd_tensor one = x.g;
+    one.ndim = 1, one.shape[0] = 1;
+    sd_backend_upload(r->gpu, &one, nan_host);
+    sd_f32(&x.c)[0] = NAN;
+    sd_tensor back_ct = rgb_c;
+    back_ct.data = back_c;
+    sd_op_image_to_rgb8(r->cpu, &back_ct, &x.c);
+    sd_op_image_to_rgb8(r->gpu, &out_g, &x.g);
+    sd_backend_download(r->gpu, back_g, &out_g);
+    int64_t diff = 0;
+    for (int64_t i = 0; i < count; i++) diff += back_c[i] != back_g[i];
+    bool ok = diff == 0 && sd_backend_status(r->gpu) == SD_OK;
+    r->checks++;
+    if (!ok) r->failures++;
+    printf("%s %-5s image_to_rgb8 [2,3,5,7]: %lld of %lld bytes differ\n", ok ? "ok  " : "FAIL", sd_dtype_name(r->dt),
+           (long long)diff, (long long)count);
+    sd_backend_clear_status(r->gpu);
+    sd_backend_mem_free(r->gpu, rgb_g.data);
+    sd_backend_mem_free(r->gpu, out_g.data);
+    free_pair(r, &img), free_pair(r, &x);
+    free(bytes), free(back_c), free(back_g);
+}
+
 /* NaN in, NaN out: one NaN input element must reach the output */
 static void t_nan(run *r) {
     pair x = make_in(r, 3, (int64_t[]){1, 8, 64}, 1.0f, 0.0f, false), y = make_out(r, 3, (int64_t[]){1, 8, 64});
@@ -356,6 +395,7 @@ static void run_all(run *r) {
     t_norms(r);
     t_elementwise(r);
     t_layout(r);
+    t_frames(r);
     t_nan(r);
 }
 

@@ -128,18 +128,20 @@ static void cuda_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in) {
 static bool is_float_type(sd_dtype t) { return t == SD_DTYPE_F32 || t == SD_DTYPE_F16 || t == SD_DTYPE_BF16; }
 
 /* float32 host data -> dst in its dtype: straight for F32, else through the staging buffer in
- * chunks (each a host copy, then a conversion kernel, in stream order). The host buffer may be
- * reused as soon as this returns: a copy from pageable memory returns once the data is staged. */
+ * chunks (each a host copy, then a conversion kernel, in stream order); a U8 tensor takes the
+ * bytes as they are. The host buffer may be reused as soon as this returns: a copy from pageable
+ * memory returns once the data is staged. */
 static void cuda_upload(sd_backend *be, sd_tensor *dst, const void *host) {
     sd_cuda_ctx *c = sd_cuda(be);
     int64_t n = sd_tensor_numel(dst);
-    if (!is_float_type(dst->dtype)) {
+    if (!is_float_type(dst->dtype) && dst->dtype != SD_DTYPE_U8) {
         sd_backend_fail(be, SD_ERR_UNSUPPORTED, "upload: dtype %s", sd_dtype_name(dst->dtype));
         return;
     }
     if (n == 0) return;
-    if (dst->dtype == SD_DTYPE_F32) {
-        SD_CUDA_TRY(be, cudaMemcpyAsync(dst->data, host, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, c->stream));
+    if (dst->dtype == SD_DTYPE_F32 || dst->dtype == SD_DTYPE_U8) {
+        SD_CUDA_TRY(be, cudaMemcpyAsync(dst->data, host, (size_t)n * sd_dtype_size(dst->dtype), cudaMemcpyHostToDevice,
+                                        c->stream));
         return;
     }
     size_t cap = staging_reserve(be, (size_t)n * sizeof(float));
@@ -155,17 +157,18 @@ static void cuda_upload(sd_backend *be, sd_tensor *dst, const void *host) {
     }
 }
 
-/* src in its dtype -> float32 host data; waits for the stream (and so reports any earlier
- * asynchronous failure). */
+/* src in its dtype -> float32 host data (a U8 tensor: its bytes); waits for the stream (and so
+ * reports any earlier asynchronous failure). */
 static void cuda_download(sd_backend *be, void *host, const sd_tensor *src) {
     sd_cuda_ctx *c = sd_cuda(be);
     int64_t n = sd_tensor_numel(src);
-    if (!is_float_type(src->dtype)) {
+    if (!is_float_type(src->dtype) && src->dtype != SD_DTYPE_U8) {
         sd_backend_fail(be, SD_ERR_UNSUPPORTED, "download: dtype %s", sd_dtype_name(src->dtype));
         return;
     }
-    if (n > 0 && src->dtype == SD_DTYPE_F32) {
-        SD_CUDA_TRY(be, cudaMemcpyAsync(host, src->data, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
+    if (n > 0 && (src->dtype == SD_DTYPE_F32 || src->dtype == SD_DTYPE_U8)) {
+        SD_CUDA_TRY(be, cudaMemcpyAsync(host, src->data, (size_t)n * sd_dtype_size(src->dtype), cudaMemcpyDeviceToHost,
+                                        c->stream));
     } else if (n > 0) {
         size_t cap = staging_reserve(be, (size_t)n * sizeof(float));
         if (!cap) return;
@@ -274,6 +277,8 @@ static const sd_backend_vtable g_cuda_vtable = {
     .download = cuda_download,
     .copy = cuda_copy,
     .fill = sd_cuda_fill,
+    .rgb8_to_image = sd_cuda_rgb8_to_image,
+    .image_to_rgb8 = sd_cuda_image_to_rgb8,
     .mem_alloc = cuda_mem_alloc,
     .mem_free = cuda_mem_free,
     .synchronize = cuda_synchronize,

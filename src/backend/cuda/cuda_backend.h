@@ -84,6 +84,8 @@ void sd_cuda_geglu(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 void sd_cuda_transpose_hw_c(sd_backend *be, sd_tensor *out, const sd_tensor *in, bool to_channels_last);
 void sd_cuda_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);
 void sd_cuda_fill(sd_backend *be, sd_tensor *out, float value);
+void sd_cuda_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb);
+void sd_cuda_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in);
 
 #ifdef __cplusplus
 }

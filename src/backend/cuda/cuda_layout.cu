@@ -1,5 +1,6 @@
 /* cuda_layout.cu — data movement ops: NCHW <-> (N, HW, C) transposes, channel concat, nearest
- * upsampling, embedding lookup. Pure copies of act_dtype elements (no conversion, no rounding). */
+ * upsampling, embedding lookup (pure copies of act_dtype elements, no rounding), and the frames'
+ * 8-bit RGB [N, H, W, 3] <-> image [N, 3, H, W] conversions. */
 #include "backend/cuda/cuda_common.cuh"
 
 enum { THREADS = 256, TILE = 32, TILE_ROWS = 8 };
@@ -153,4 +154,72 @@ void sd_cuda_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, c
     SD_CUDA_TRY(be, cudaMemcpyAsync(dev_ids, ids, (size_t)rows * sizeof(int32_t), cudaMemcpyHostToDevice,
                                     sd_cuda(be)->stream));
     SD_CUDA_DISPATCH(be, be->act_dtype, launch_embedding, be, out->data, table->data, dev_ids, rows * c, c);
+}
+
+/* ---- 8-bit frames: the host's sd_image_to_chw / sd_image_from_chw, operation for operation ----
+ * Explicitly rounded intrinsics (__fdiv_rn, __fmul_rn, ...) keep nvcc from contracting a multiply
+ * and an add into one FMA, so every value is the CPU's. */
+
+/* out [N, 3, H, W] = 2 * (rgb [N, H, W, 3] / 255) - 1; element i = ((f * 3 + c) * plane + p) */
+template <typename T>
+static __global__ void rgb8_to_image_kernel(T *out, const uint8_t *rgb, int64_t n, int64_t plane) {
+    GRID_STRIDE_LOOP(i, n) {
+        const int64_t p = i % plane, t = i / plane, c = t % 3, f = t / 3;
+        const float u = (float)rgb[(f * plane + p) * 3 + c];
+        out[i] = sd_st<T>(__fsub_rn(__fmul_rn(2.0f, __fdiv_rn(u, 255.0f)), 1.0f));
+    }
+}
+
+/* rgb [N, H, W, 3] = rint(clamp(x / 2 + 0.5, 0, 1) * 255), NaN -> 0; element i = (f * plane + p) * 3 + c */
+template <typename T>
+static __global__ void image_to_rgb8_kernel(uint8_t *rgb, const T *in, int64_t n, int64_t plane) {
+    GRID_STRIDE_LOOP(i, n) {
+        const int64_t c = i % 3, t = i / 3, p = t % plane, f = t / plane;
+        float v = __fadd_rn(__fdiv_rn(sd_ld(in[(f * 3 + c) * plane + p]), 2.0f), 0.5f);
+        v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        if (v != v) v = 0.0f; /* NaN -> black */
+        rgb[i] = (uint8_t)rintf(__fmul_rn(v, 255.0f));
+    }
+}
+
+template <typename T>
+static void launch_rgb8_to_image(sd_backend *be, void *out, const void *rgb, int64_t n, int64_t plane) {
+    rgb8_to_image_kernel<T><<<sd_cuda_blocks(n, THREADS), THREADS, 0, sd_cuda(be)->stream>>>(
+        (T *)out, (const uint8_t *)rgb, n, plane);
+    SD_CUDA_CHECK_LAUNCH(be, "rgb8_to_image_kernel");
+}
+
+template <typename T>
+static void launch_image_to_rgb8(sd_backend *be, void *rgb, const void *in, int64_t n, int64_t plane) {
+    image_to_rgb8_kernel<T><<<sd_cuda_blocks(n, THREADS), THREADS, 0, sd_cuda(be)->stream>>>(
+        (uint8_t *)rgb, (const T *)in, n, plane);
+    SD_CUDA_CHECK_LAUNCH(be, "image_to_rgb8_kernel");
+}
+
+/* backend.c checked rgb U8 [N, H, W, 3] against the image's [N, 3, H, W]; the image may be any
+ * float dtype (act_dtype in the pipeline) */
+static bool frame_tensors_ok(sd_backend *be, const char *op, const sd_tensor *img, const sd_tensor *rgb) {
+    if (img->dtype != SD_DTYPE_F32 && img->dtype != SD_DTYPE_F16 && img->dtype != SD_DTYPE_BF16) {
+        sd_backend_fail(be, SD_ERR_UNSUPPORTED, "%s: image dtype %s", op, sd_dtype_name(img->dtype));
+        return false;
+    }
+    if ((!img->data || !rgb->data) && sd_tensor_numel(img) > 0) {
+        sd_backend_fail(be, SD_ERR_ARG, "%s: a tensor has no data", op);
+        return false;
+    }
+    return true;
+}
+
+void sd_cuda_rgb8_to_image(sd_backend *be, sd_tensor *out, const sd_tensor *rgb) {
+    if (!frame_tensors_ok(be, "rgb8_to_image", out, rgb)) return;
+    const int64_t n = sd_tensor_numel(out), plane = out->shape[2] * out->shape[3];
+    if (n == 0) return;
+    SD_CUDA_DISPATCH(be, out->dtype, launch_rgb8_to_image, be, out->data, rgb->data, n, plane);
+}
+
+void sd_cuda_image_to_rgb8(sd_backend *be, sd_tensor *rgb, const sd_tensor *in) {
+    if (!frame_tensors_ok(be, "image_to_rgb8", in, rgb)) return;
+    const int64_t n = sd_tensor_numel(rgb), plane = in->shape[2] * in->shape[3];
+    if (n == 0) return;
+    SD_CUDA_DISPATCH(be, in->dtype, launch_image_to_rgb8, be, rgb->data, in->data, n, plane);
 }
