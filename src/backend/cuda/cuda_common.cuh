@@ -84,9 +84,9 @@ static inline unsigned sd_cuda_blocks(int64_t n, int threads) {
 }
 
 /* C = alpha * op(A) op(B) + beta * C in cuBLAS's column-major terms, all of be->act_dtype,
- * float32 accumulation; `batch` products strided by stride_a/b/c elements (stride_b may be 0).
- * C (m x n, ldc) must not alias A or B. With beta == 0 C is not read. False (and a backend failure)
- * on error. Defined in cuda_gemm.cu. */
+ * float32 accumulation; `batch` products strided by stride_a/b/c elements (every caller so far
+ * passes batch 1: one plain cublasGemmEx). C (m x n, ldc) must not alias A or B. With beta == 0 C
+ * is not read. False (and a backend failure) on error. Defined in cuda_gemm.cu. */
 bool sd_cuda_gemm(sd_backend *be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b,
                   float beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
