@@ -168,7 +168,9 @@ static sd_model *load_model(const args *a, unsigned components, bool with_loras)
         cli_error(st);
         return NULL;
     }
-    if (slow) cli_log_info("loaded %s in %.0f ms", sd_model_describe(model), cli_now_ms() - progress.start);
+    if (slow)
+        cli_log_info("loaded %s in %.0f ms; running on %s (%s)", sd_model_describe(model), cli_now_ms() - progress.start,
+                     sd_model_backend_name(model), sd_model_compute_dtype(model));
     for (int i = 0; args_flag(a, "lora-report") && i < p.n_loras; i++) {
         sd_lora_report r;
         if (sd_model_lora_report(model, i, &r) != SD_OK) continue;
