@@ -25,7 +25,8 @@ bool sd_cuda_check(sd_backend *be, cudaError_t e, const char *what) {
 
 bool sd_cublas_check(sd_backend *be, cublasStatus_t s, const char *what) {
     if (s == CUBLAS_STATUS_SUCCESS) return true;
-    sd_backend_fail(be, SD_ERR_BACKEND, "%s: %s (%s)", what, cublasGetStatusName(s), cublasGetStatusString(s));
+    const sd_cublas_api *blas = sd_cublas(); /* loaded: a status only comes from a call through it */
+    sd_backend_fail(be, SD_ERR_BACKEND, "%s: %s (%s)", what, blas->status_name(s), blas->status_string(s));
     return false;
 }
 
@@ -241,7 +242,7 @@ static void cuda_free(sd_backend *be) {
     if (c) {
         /* errors here cannot be reported to anyone: the backend is going away */
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
-        if (c->blas) (void)cublasDestroy(c->blas);
+        if (c->blas) (void)sd_cublas()->destroy(c->blas);
         (void)cudaFree(c->blas_ws);
         (void)cudaFree(c->ws);
         (void)cudaFree(c->staging);
@@ -313,17 +314,22 @@ static void cuda_setup(sd_backend *be) {
     c->smem_optin = (size_t)smem;
     SD_CUDA_TRY(be, cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, c->device));
     SD_CUDA_TRY(be, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    if (!sd_cublas_check(be, cublasCreate(&c->blas), "cublasCreate")) {
+    const sd_cublas_api *blas = sd_cublas();
+    if (!blas) {
+        sd_backend_fail(be, SD_ERR_BACKEND, "%s", sd_cublas_error());
+        return;
+    }
+    if (!sd_cublas_check(be, blas->create(&c->blas), "cublasCreate")) {
         c->blas = NULL;
         return;
     }
     /* cublasSetStream resets the workspace to cuBLAS's own pool: set the stream first */
-    if (!sd_cublas_check(be, cublasSetStream(c->blas, c->stream), "cublasSetStream")) return;
+    if (!sd_cublas_check(be, blas->set_stream(c->blas, c->stream), "cublasSetStream")) return;
     SD_CUDA_TRY(be, cudaMalloc(&c->blas_ws, BLAS_WORKSPACE_BYTES));
     c->blas_ws_bytes = BLAS_WORKSPACE_BYTES;
-    if (!sd_cublas_check(be, cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes), "cublasSetWorkspace")) return;
+    if (!sd_cublas_check(be, blas->set_workspace(c->blas, c->blas_ws, c->blas_ws_bytes), "cublasSetWorkspace")) return;
     /* float32 accumulation throughout: no reduced-precision (16-bit) split-K reductions, no TF32 */
-    sd_cublas_check(be, cublasSetMathMode(c->blas, (cublasMath_t)(CUBLAS_DEFAULT_MATH |
+    sd_cublas_check(be, blas->set_math_mode(c->blas, (cublasMath_t)(CUBLAS_DEFAULT_MATH |
                                                                   CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
                     "cublasSetMathMode");
 }
@@ -380,15 +386,16 @@ extern "C" int sd_cuda_device_count(void) {
         (void)cudaGetLastError();
         return 0;
     }
-    return count > 0 ? count : 0;
+    return count > 0 && sd_cublas() ? count : 0; /* without cuBLAS no backend can be made */
 }
 
 extern "C" const char *sd_cuda_unavailable_reason(void) {
-    static thread_local char buf[320];
+    static thread_local char buf[640];
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     (void)cudaGetLastError();
     no_device_reason(buf, sizeof buf, e, count);
+    if (!buf[0] && !sd_cublas()) snprintf(buf, sizeof buf, "%s", sd_cublas_error());
     return buf;
 }
 

@@ -37,6 +37,29 @@ struct sd_cuda_ctx {
 
 static inline sd_cuda_ctx *sd_cuda(sd_backend *be) { return (sd_cuda_ctx *)be->impl; }
 
+/* cuBLAS, opened at run time (cuda_blas.cu): the entries the backend calls. */
+struct sd_cublas_api {
+    cublasStatus_t (*create)(cublasHandle_t *);
+    cublasStatus_t (*destroy)(cublasHandle_t);
+    cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
+    cublasStatus_t (*set_workspace)(cublasHandle_t, void *, size_t);
+    cublasStatus_t (*set_math_mode)(cublasHandle_t, cublasMath_t);
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                              const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+    cublasStatus_t (*gemm_strided_batched_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                              const void *, const void *, cudaDataType, int, long long int,
+                                              const void *, cudaDataType, int, long long int, const void *, void *,
+                                              cudaDataType, int, long long int, int, cublasComputeType_t,
+                                              cublasGemmAlgo_t);
+    const char *(*status_name)(cublasStatus_t);
+    const char *(*status_string)(cublasStatus_t);
+};
+/* The loaded entries, or NULL when libcublas cannot be opened (sd_cublas_error says why; "" when
+ * it could). Thread-safe; loads once. */
+const sd_cublas_api *sd_cublas(void);
+const char *sd_cublas_error(void);
+
 /* Record a failed CUDA / cuBLAS call as the backend's status (SD_ERR_BACKEND, "<what>: <name>
  * (<description>)"); true when the call succeeded. Defined in cuda_backend.cu. */
 bool sd_cuda_check(sd_backend *be, cudaError_t e, const char *what);

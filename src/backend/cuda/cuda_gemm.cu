@@ -34,11 +34,11 @@ bool sd_cuda_gemm(sd_backend *be, bool trans_a, bool trans_b, int64_t m, int64_t
     const cudaDataType t = blas_type(be->act_dtype);
     const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     if (batch == 1) {
-        SD_CUBLAS_TRY_RET(be, cublasGemmEx(ctx->blas, op_a, op_b, (int)m, (int)n, (int)k, &alpha, a, t, (int)lda, b, t,
+        SD_CUBLAS_TRY_RET(be, sd_cublas()->gemm_ex(ctx->blas, op_a, op_b, (int)m, (int)n, (int)k, &alpha, a, t, (int)lda, b, t,
                                            (int)ldb, &beta, c, t, (int)ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                           false);
     } else {
-        SD_CUBLAS_TRY_RET(be, cublasGemmStridedBatchedEx(ctx->blas, op_a, op_b, (int)m, (int)n, (int)k, &alpha, a, t,
+        SD_CUBLAS_TRY_RET(be, sd_cublas()->gemm_strided_batched_ex(ctx->blas, op_a, op_b, (int)m, (int)n, (int)k, &alpha, a, t,
                                                          (int)lda, (long long)stride_a, b, t, (int)ldb,
                                                          (long long)stride_b, &beta, c, t, (int)ldc,
                                                          (long long)stride_c, (int)batch, CUBLAS_COMPUTE_32F,
