@@ -88,13 +88,16 @@ static void cases_attention(harness *h) {
         {1, 1, 77, 8, 40, false, false, 1.0f},    {2, 65, 1, 1, 64, false, false, 1.0f},
         {1, 17, 17, 1, 80, true, false, 1.0f},    {1, 9, 23, 1, 160, false, false, 1.0f},
         {8, 16, 16, 2, 64, false, false, 1.0f},   {2, 40, 40, 3, 64, false, false, 4.0f}, /* sharp scores */
+        /* the tiny reference models': SD 1.5 heads of 4 and 8, SD 2.x of 16, the VAE's one head of 32 */
+        {2, 64, 64, 8, 4, false, false, 1.0f},    {2, 64, 77, 8, 4, false, false, 1.0f},
+        {2, 36, 77, 4, 16, false, false, 1.0f},   {1, 256, 256, 1, 32, false, false, 1.0f},
         /* real models: SD 1.5 heads of 40/80/160, SD 2.x and CLIP of 64, 4095 and 77 tokens */
         {2, 77, 77, 12, 64, true, true, 1.0f},    {2, 77, 77, 16, 64, true, true, 1.0f},
         {1, 4095, 4095, 8, 40, false, true, 1.0f}, {2, 4095, 77, 8, 40, false, true, 1.0f},
         {2, 1024, 1024, 8, 80, false, true, 1.0f}, {2, 1023, 77, 8, 80, false, true, 1.0f},
         {2, 256, 256, 8, 160, false, true, 1.0f}, {4, 64, 77, 8, 160, false, true, 1.0f},
         {1, 4096, 4096, 5, 64, false, true, 1.0f}, {1, 1024, 1024, 10, 64, false, true, 4.0f},
-        {3, 255, 255, 20, 64, false, true, 1.0f},
+        {3, 255, 255, 20, 64, false, true, 1.0f}, {1, 4096, 4096, 1, 512, false, true, 1.0f}, /* the VAE's */
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         op_case c = new_case("attention", run_attention, ref_attention_case);
@@ -310,7 +313,7 @@ static void cases_group_norm(harness *h) {
     } cs[] = {{1, 6, 5, 7, 3, false},    {2, 64, 9, 9, 32, false},     {8, 12, 3, 1, 3, false},
               {1, 32, 33, 17, 8, false},  {3, 96, 5, 29, 32, false},    {1, 320, 64, 64, 32, true},
               {2, 640, 32, 33, 32, true}, {1, 1280, 8, 8, 32, true},    {4, 128, 65, 33, 32, true},
-              {1, 128, 256, 256, 32, true}};
+              {1, 128, 256, 256, 32, true}, {1, 128, 512, 512, 32, true}}; /* the VAE decoder's last level */
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
         for (int silu = 0; silu < 2; silu++) {
             op_case c = new_case("group_norm", run_group_norm, ref_group_norm_case);

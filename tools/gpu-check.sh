@@ -51,10 +51,11 @@ export PATH="$PATH:/usr/local/cuda/bin"
 
 ROWS=()
 FAILED=0
-# row NAME RESULT KEY: one line of the table (RESULT pass, FAIL, TIMEOUT or SKIP)
+# row NAME RESULT KEY: one line of the table. RESULT pass, FAIL, TIMEOUT, or SKIP: not run because
+# an earlier stage failed (that one is the FAIL) or the tool is not installed (compute-sanitizer)
 row() {
     ROWS+=("$(printf '%-26s %-7s %s' "$1" "$2" "$3")")
-    [ "$2" = pass ] || FAILED=1
+    case $2 in pass | SKIP) ;; *) FAILED=1 ;; esac
     echo "== $1: $2 $3"
 }
 left() { echo $((DEADLINE - $(date +%s))); }
@@ -129,7 +130,7 @@ use_carried_deps() {
     for f in "$d"/lib/*.so.*; do
         local so
         so=$(basename "$f")
-        grep -q " $so " <<< "$known" || ln -sf "$f" "$d/active/$so"
+        grep -qE "^[[:space:]]+$so " <<< "$known" || ln -sf "$f" "$d/active/$so"
     done
     echo "libraries lent at run time (not on this system): $(find "$d/active" -name '*.so*' -printf '%f ' | sort)"
     DEPS_ARGS=("-DCJSON_INCLUDE_DIR=$d/include" "-DCJSON_LIBRARY=$d/lib/libcjson.so"
@@ -147,17 +148,24 @@ use_carried_deps() {
 }
 DEPS_ARGS=()
 t0=$(date +%s)
-rm -rf "$BUILD"
-run_stage 90 configure.txt cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}"
-st=$?
+# A build left by an earlier run on this machine is reused (incremental); one made with the carried
+# libraries needs them again.
 DEPS_NOTE="system libraries"
-if [ $st -ne 0 ] && [ $st -ne 124 ] && [ $st -ne 125 ]; then
+if [ -f "$BUILD/.gpu-check-carried-deps" ]; then
+    use_carried_deps > "$LOGS/deps.txt" 2>&1 && DEPS_NOTE="carried libraries (.gpu/deps.tar.xz)"
+fi
+run_stage 90 configure.txt cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}" "${DEPS_ARGS[@]}"
+st=$?
+# GPU_CHECK_CARRIED_DEPS=1: the carried libraries even where the system has its own (to check them)
+[ "${GPU_CHECK_CARRIED_DEPS:-0}" = 1 ] && [ ${#DEPS_ARGS[@]} -eq 0 ] && st=1
+if [ $st -ne 0 ] && [ $st -ne 124 ] && [ $st -ne 125 ] && [ ${#DEPS_ARGS[@]} -eq 0 ]; then
     mv "$LOGS/configure.txt" "$LOGS/configure-system.txt"
     if use_carried_deps > "$LOGS/deps.txt" 2>&1; then
         DEPS_NOTE="carried libraries (.gpu/deps.tar.xz)"
         rm -rf "$BUILD"
         run_stage 90 configure.txt cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}" "${DEPS_ARGS[@]}"
         st=$?
+        touch "$BUILD/.gpu-check-carried-deps"
     else
         cat "$LOGS/deps.txt" >> "$LOGS/configure-system.txt"
     fi
@@ -182,6 +190,7 @@ if [ "$BUILT" = 1 ]; then
         done
     ) &
     MM_PID=$!
+    trap 'pkill -P "$MM_PID" 2> /dev/null; kill "$MM_PID" 2> /dev/null' EXIT
 fi
 
 # ---- 3. op parity ----
@@ -250,10 +259,35 @@ for x, y in zip(a, b):
 print(f"{(num / den) ** 0.5 if den else float('inf'):.3e} {mx} {len(a)}")
 PY
 }
+# the 8 input frames of those cases, as PNGs, from the golden (Python's standard library only)
+extract_frames() {
+    python3 - "$REF/golden/stream/sd15_i2i_none_batch.safetensors" "$WORK/frames" << 'PY'
+import json, os, struct, sys, zlib
+path, out = sys.argv[1], sys.argv[2]
+with open(path, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n)); data = f.read()
+os.makedirs(out, exist_ok=True)
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
+for k in range(int(header["__metadata__"]["n_calls"])):
+    t = header[f"call{k}.input_u8"]; h, w, _ = t["shape"]; b, e = t["data_offsets"]; rgb = data[b:e]
+    raw = b"".join(b"\0" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
+    with open(os.path.join(out, f"frame_{k:02d}.png"), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+print(f"{k + 1} frames of {w}x{h}")
+PY
+}
+extract_frames > "$LOGS/frames.txt" 2>&1
 PROMPT="a photo of a cat wearing sunglasses, digital art"
 NEG="blurry, low quality"
 for mode in none self initialize full; do
-    if [ "$BUILT" != 1 ] || [ ! -d "$REF/frames" ]; then row "cfg $mode" SKIP "no build or no $REF/frames"; continue; fi
+    if [ "$BUILT" != 1 ]; then row "cfg $mode" SKIP "no build"; continue; fi
+    if [ ! -f "$WORK/frames/frame_00.png" ]; then
+        row "cfg $mode" FAIL "no input frames: $(head -c 120 "$LOGS/frames.txt")"
+        continue
+    fi
     case $mode in
     none) extra=() ;;
     self) extra=(--guidance 1.4 --delta 0.5) ;;
@@ -265,7 +299,7 @@ for mode in none self initialize full; do
         be=$BACKEND
         [ $tag = cpu ] && be=cpu
         run_stage 60 "cfg-$mode-$tag.txt" "$BUILD/sdstream" stream --model "$REF/models/tiny-sd15" --taesd "$REF/models/taesd" \
-            --prompt "$PROMPT" --input "$REF/frames" --output "$WORK/cfg-$mode-$tag.y4m" --width 128 --height 128 \
+            --prompt "$PROMPT" --input "$WORK/frames" --output "$WORK/cfg-$mode-$tag.y4m" --width 128 --height 128 \
             --t-index-list 32,45 --cfg-type "$mode" --seed 2 --backend "$be" "${extra[@]}"
         st=$?
         [ $st -eq 0 ] || { ok=0; break; }
@@ -293,8 +327,9 @@ SIZES=512 FRAMES=50
 bench() { # name arch extra-args...
     local name=$1 arch=$2
     shift 2
-    if [ "$BUILT" != 1 ] || ! grep -q '^exit 0' "$LOGS/make-model-$arch.txt" 2> /dev/null; then
-        row "bench $name" SKIP "no build or make-model failed"
+    if [ "$BUILT" != 1 ]; then row "bench $name" SKIP "no build"; return; fi
+    if ! grep -q '^exit 0' "$LOGS/make-model-$arch.txt" 2> /dev/null; then
+        row "bench $name" FAIL "make-model --arch $arch: $(tail -2 "$LOGS/make-model-$arch.txt" 2> /dev/null | tr '\n' ' ' | cut -c1-90)"
         return
     fi
     local mem=$WORK/gpu-mem-$arch.txt sampler=""
@@ -313,7 +348,8 @@ bench() { # name arch extra-args...
     unet=$(awk '/^unet/ {print $(NF-3) " ms"}' "$LOGS/bench-$name.txt" | tail -1)
     row "bench $name" "$(verdict $st)" "step ${step:-?}, unet ${unet:-?} ($SIZES px)$peak"
     { echo "=== bench $name: sdstream bench --model $arch --backend $BACKEND --sizes $SIZES --frames $FRAMES $*"
-        cat "$LOGS/bench-$name.txt"; echo "GPU memory samples (MiB): $(sort -n "$mem" 2> /dev/null | tail -1) peak"; } >> "$OUT/bench.txt"
+        cat "$LOGS/bench-$name.txt"
+        [ -s "$mem" ] && echo "GPU memory used (nvidia-smi, every 200 ms, all processes): peak $(sort -n "$mem" | tail -1) MiB"; } >> "$OUT/bench.txt"
 }
 rm -f "$OUT/bench.txt"
 bench "sd-turbo 1 step" sd-turbo

@@ -8,8 +8,8 @@
 # What it copies: tiny-sd15 (fp32 files only) and TAESD; the golden text-encoder, UNet, VAE and
 # TAESD tensors of tiny-sd15; the four StreamDiffusion CFG cases (none, self, initialize, full),
 # slimmed to what test_stream reads (each call's input frame, skip flag and output, and the
-# metadata: the per-step debug tensors are dropped); the 8 input frames of those cases as PNGs for
-# the `sdstream stream` runs. Exactly the cases tools/gpu-tests.txt lists.
+# metadata: the per-step debug tensors are dropped). Exactly the cases tools/gpu-tests.txt lists,
+# and the files gpu-check.sh's own `sdstream stream` runs read.
 # Then it proves the folder complete: with a build (DIR, default build, else build-gc), every test
 # of tools/gpu-tests.txt runs its listed cases on the CPU against .gpu/reference (a missing file is
 # a failure there, as everywhere). Source: $SD_REFERENCE_DIR, default ../shared/reference.
@@ -73,7 +73,7 @@ for f in $FILES; do
     fi
 done
 
-# the stream goldens, slimmed; the frames as PNGs (Python's standard library only)
+# the stream goldens, slimmed (Python's standard library only)
 # shellcheck disable=SC2086 # one argument per case
 python3 - "$SRC/golden/stream" "$DST" $STREAM_CASES <<'PY' || { echo "gpu-prepare: slimming the stream goldens failed" >&2; exit 1; }
 import json, os, re, struct, sys, zlib
@@ -97,16 +97,7 @@ def write(path, meta, tensors):  # tensors: [(name, dtype, shape, bytes)], the s
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors))
 
-def png(path, w, h, rgb):
-    raw = b"".join(b"\0" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
 os.makedirs(os.path.join(dst, "golden/stream"), exist_ok=True)
-os.makedirs(os.path.join(dst, "frames"), exist_ok=True)
 for case in cases:
     header, data = read(os.path.join(src, case + ".safetensors"))
     meta = header.pop("__metadata__")
@@ -123,12 +114,6 @@ for case in cases:
         b, e = header[n]["data_offsets"]
         tensors.append((n, header[n]["dtype"], header[n]["shape"], data[b:e]))
     write(os.path.join(dst, "golden/stream", case + ".safetensors"), meta, tensors)
-    if case == cases[0]:  # the input frames (the same 8 in every default-frame case)
-        for k in range(calls):
-            t = header[f"call{k}.input_u8"]
-            h, w, c = t["shape"]
-            b, e = t["data_offsets"]
-            png(os.path.join(dst, "frames", f"frame_{k:02d}.png"), w, h, data[b:e])
 PY
 
 cat > "$DST/README.md" <<EOF
@@ -136,8 +121,8 @@ cat > "$DST/README.md" <<EOF
 
 The reference files the GPU checks read (tools/gpu-tests.txt, tools/gpu-check.sh); a subset of
 ../shared/reference with the same paths. golden/stream/*.safetensors are slimmed copies (only
-callK.input_u8, callK.skipped, callK.output and the metadata); frames/ holds the input frames of
-those cases as PNGs. Git-ignored: made again whenever needed.
+callK.input_u8, callK.skipped, callK.output and the metadata). Git-ignored: made again whenever
+needed.
 EOF
 # shellcheck disable=SC2094 # SHA256SUMS is left out of the list it is written from
 (cd "$DST" && find . -type f ! -name SHA256SUMS -print0 | sort -z | xargs -0 sha256sum > SHA256SUMS)
