@@ -21,6 +21,8 @@ typedef struct op_input {
     bool weight;        /* through sd_backend_upload_weight from a host copy of type wtype */
     sd_dtype wtype;     /* F32, F16 or BF16 */
     float scale, shift; /* values: randn * scale + shift */
+    bool u8;            /* a U8 tensor of random bytes (the 8-bit frame ops) */
+    bool specials;      /* some values NaN, +Inf, -Inf (ops that define what they make of them) */
 } op_input;
 
 struct op_case;
@@ -40,6 +42,7 @@ typedef struct op_case {
     int64_t p[4];   /* integer parameters (heads, stride, padding, act, groups, ...) */
     float f[2];     /* float parameters */
     bool flag;      /* causal / relu / silu / to_channels_last / per-batch */
+    bool out_u8;    /* the output is U8: poisoned twice (0x00, 0xff) and compared exactly */
     const int32_t *ids;
     op_run_fn run;
     op_ref_fn ref;

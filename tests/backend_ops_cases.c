@@ -368,16 +368,13 @@ static void ref_add_broadcast_case(float *out, float *const *in, const op_case *
 }
 
 static void cases_add_broadcast(harness *h) {
-    static const struct {
+    const struct {
         op_input a;
         bool per_batch, in_place, big;
     } cs[] = {
-        {{4, {2, 5, 3, 7}, false, SD_DTYPE_F32, 1, 0}, false, false, false},
-        {{4, {2, 5, 3, 7}, false, SD_DTYPE_F32, 1, 0}, true, false, false},
-        {{4, {8, 3, 1, 1}, false, SD_DTYPE_F32, 1, 0}, true, true, false},
-        {{3, {3, 7, 33}, false, SD_DTYPE_F32, 1, 0}, false, true, false},
-        {{4, {2, 320, 64, 64}, false, SD_DTYPE_F32, 1, 0}, true, true, true},
-        {{4, {1, 1280, 8, 8}, false, SD_DTYPE_F32, 1, 0}, false, false, true},
+        {t4(2, 5, 3, 7), false, false, false},  {t4(2, 5, 3, 7), true, false, false},
+        {t4(8, 3, 1, 1), true, true, false},    {t3(3, 7, 33), false, true, false},
+        {t4(2, 320, 64, 64), true, true, true}, {t4(1, 1280, 8, 8), false, false, true},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         op_case c = new_case("add_broadcast", run_add_broadcast, ref_add_broadcast_case);
@@ -463,14 +460,14 @@ static void ref_fill_case(float *out, float *const *in, const op_case *c) {
 }
 
 static void cases_copy_fill(harness *h) {
-    static const struct {
+    const struct {
         op_input in, out;
         bool big;
     } cs[] = {
-        {{1, {1}, false, SD_DTYPE_F32, 1, 0}, {1, {1}, false, SD_DTYPE_F32, 1, 0}, false},
-        {{4, {2, 3, 5, 7}, false, SD_DTYPE_F32, 1, 0}, {4, {2, 3, 5, 7}, false, SD_DTYPE_F32, 1, 0}, false},
-        {{2, {77, 33}, false, SD_DTYPE_F32, 1, 0}, {3, {1, 77, 33}, false, SD_DTYPE_F32, 1, 0}, false},
-        {{4, {2, 4, 64, 64}, false, SD_DTYPE_F32, 1, 0}, {2, {8, 4096}, false, SD_DTYPE_F32, 1, 0}, true},
+        {t1(1), t1(1), false},
+        {t4(2, 3, 5, 7), t4(2, 3, 5, 7), false},
+        {t2(77, 33), t3(1, 77, 33), false},
+        {t4(2, 4, 64, 64), t2(8, 4096), true},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         op_case c = new_case("copy", run_copy, ref_copy_case);
@@ -482,6 +479,41 @@ static void cases_copy_fill(harness *h) {
         f.f[0] = i % 2 ? -3.25f : 0.5f;
         snprintf(f.extra, sizeof f.extra, "[%lld] = %.2f", (long long)numel_of(f.out_ndim, f.out_shape), f.f[0]);
         run_case(h, &f, cs[i].big);
+    }
+}
+
+static void run_rgb8_to_image(sd_backend *be, sd_tensor *out, sd_tensor *in, const op_case *c) {
+    sd_op_rgb8_to_image(be, out, &in[0]);
+}
+static void ref_rgb8_to_image_case(float *out, float *const *in, const op_case *c) {
+    ref_rgb8_to_image(out, in[0], c->in[0].shape[0], c->in[0].shape[1], c->in[0].shape[2]);
+}
+static void run_image_to_rgb8(sd_backend *be, sd_tensor *out, sd_tensor *in, const op_case *c) {
+    sd_op_image_to_rgb8(be, out, &in[0]);
+}
+static void ref_image_to_rgb8_case(float *out, float *const *in, const op_case *c) {
+    ref_image_to_rgb8(out, in[0], c->in[0].shape[0], c->in[0].shape[2], c->in[0].shape[3]);
+}
+
+/* the frames in and out of the pipeline: 8-bit RGB <-> the image tensor */
+static void cases_rgb8(harness *h) {
+    static const int64_t cs[][4] = {{1, 1, 1, 0}, {1, 8, 8, 0}, {2, 17, 33, 0}, {1, 128, 96, 0}, {4, 512, 512, 1}, {1, 513, 7, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        int64_t n = cs[i][0], ht = cs[i][1], w = cs[i][2];
+        op_case a = new_case("rgb8_to_image", run_rgb8_to_image, ref_rgb8_to_image_case);
+        op_input rgb = t4(n, ht, w, 3);
+        rgb.u8 = true;
+        add_in(&a, rgb);
+        set_out(&a, t4(n, 3, ht, w));
+        run_case(h, &a, cs[i][3] != 0);
+        op_case b = new_case("image_to_rgb8", run_image_to_rgb8, ref_image_to_rgb8_case);
+        op_input img = scaled(t4(n, 3, ht, w), 0.7f, 0.0f); /* some past -1 and 1: the clamp */
+        img.specials = ht * w > 100;
+        add_in(&b, img);
+        set_out(&b, t4(n, ht, w, 3));
+        b.out_u8 = true;
+        snprintf(b.extra, sizeof b.extra, "%s", img.specials ? "with NaN, +-Inf" : "");
+        run_case(h, &b, cs[i][3] != 0);
     }
 }
 
@@ -535,5 +567,6 @@ void run_all(harness *h) {
     cases_transpose(h);
     cases_concat(h);
     cases_copy_fill(h);
+    cases_rgb8(h);
     check_round_trip(h);
 }

@@ -181,3 +181,22 @@ void ref_concat_channels(float *y, const float *a, const float *b, int64_t n, in
         memcpy(y + i * (sa + sb) + sa, b + i * sb, (size_t)sb * sizeof *y);
     }
 }
+
+/* These two are float32 on purpose: the ops are defined as the host conversion, operation for
+ * operation (backend.h), not as the exact real-number formula. */
+void ref_rgb8_to_image(float *y, const float *rgb, int64_t n, int64_t h, int64_t w) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t c = 0; c < 3; c++)
+            for (int64_t i = 0; i < h * w; i++) y[(b * 3 + c) * h * w + i] = 2.0f * (rgb[(b * h * w + i) * 3 + c] / 255.0f) - 1.0f;
+}
+
+void ref_image_to_rgb8(float *y, const float *x, int64_t n, int64_t h, int64_t w) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t c = 0; c < 3; c++)
+            for (int64_t i = 0; i < h * w; i++) {
+                float v = x[(b * 3 + c) * h * w + i] / 2.0f + 0.5f;
+                v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+                if (v != v) v = 0.0f;
+                y[(b * h * w + i) * 3 + c] = rintf(v * 255.0f);
+            }
+}

@@ -41,4 +41,10 @@ void ref_transpose_hw_c(float *y, const float *x, int64_t n, int64_t c, int64_t 
 /* y [N, Sa + Sb] = per row n: a[n, :Sa] then b[n, :Sb] (Sa = Ca * rest, Sb = Cb * rest) */
 void ref_concat_channels(float *y, const float *a, const float *b, int64_t n, int64_t sa, int64_t sb);
 
+/* rgb [N, H, W, 3] bytes (as floats) -> y [N, 3, H, W] = 2 * (u8 / 255) - 1 in float32, as sd_image_to_chw */
+void ref_rgb8_to_image(float *y, const float *rgb, int64_t n, int64_t h, int64_t w);
+/* x [N, 3, H, W] -> y [N, H, W, 3] = rint(clamp(x / 2 + 0.5, 0, 1) * 255), NaN -> 0, in float32, as
+ * sd_image_from_chw (bytes as floats) */
+void ref_image_to_rgb8(float *y, const float *x, int64_t n, int64_t h, int64_t w);
+
 #endif

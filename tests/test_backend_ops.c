@@ -73,7 +73,8 @@ float round_to(sd_dtype t, float v) {
  * copies in `wvals`, of type wtypes), the output poisoned with NaN, the op, the download. Returns
  * false with the reason when the backend or its arena failed. */
 static bool run_on(sd_backend *be, sd_arena *arena, const op_case *c, float *const *vals, void *const *wvals,
-                   const sd_dtype *wtypes, float *out_host, char *why, size_t why_size) {
+                   const sd_dtype *wtypes, uint8_t *const *bytes, int poison_byte, float *out_host, char *why,
+                   size_t why_size) {
     sd_tensor t[MAX_IN];
     bool device_weight[MAX_IN] = {false};
     memset(t, 0, sizeof t);
@@ -87,15 +88,23 @@ static bool run_on(sd_backend *be, sd_arena *arena, const op_case *c, float *con
             sd_tensor host = sd_tensor_make(wvals[i], wtypes[i], x->ndim, x->shape);
             sd_backend_upload_weight(be, &t[i], &host);
             device_weight[i] = sd_backend_wants_weight_upload(be) && t[i].data != host.data;
+        } else if (x->u8) {
+            t[i] = sd_arena_tensor(arena, SD_DTYPE_U8, x->ndim, x->shape);
+            sd_backend_upload(be, &t[i], bytes[i]);
         } else {
             t[i] = sd_backend_tensor(be, arena, x->ndim, x->shape);
             sd_backend_upload(be, &t[i], vals[i]);
         }
     }
     int64_t n_out = numel_of(c->out_ndim, c->out_shape);
+    uint8_t *out8 = c->out_u8 ? malloc((size_t)n_out) : NULL;
     sd_tensor out;
     if (c->alias >= 0) {
         out = t[c->alias];
+    } else if (c->out_u8) {
+        out = sd_arena_tensor(arena, SD_DTYPE_U8, c->out_ndim, c->out_shape);
+        if (out8) memset(out8, poison_byte, (size_t)n_out);
+        if (out8) sd_backend_upload(be, &out, out8);
     } else {
         out = sd_backend_tensor(be, arena, c->out_ndim, c->out_shape);
         float *poison = malloc((size_t)n_out * sizeof *poison);
@@ -105,7 +114,13 @@ static bool run_on(sd_backend *be, sd_arena *arena, const op_case *c, float *con
     }
     for (int64_t i = 0; i < n_out; i++) out_host[i] = NAN;
     c->run(be, &out, t, c);
-    sd_backend_download(be, out_host, &out);
+    if (c->out_u8 && out8) {
+        sd_backend_download(be, out8, &out);
+        for (int64_t i = 0; i < n_out; i++) out_host[i] = out8[i];
+    } else {
+        sd_backend_download(be, out_host, &out);
+    }
+    free(out8);
     sd_backend_synchronize(be);
     bool ok = true;
     if (sd_backend_status(be) != SD_OK) {
@@ -131,6 +146,7 @@ static bool run_case_ex(harness *h, op_case *c, bool expect_fail) {
     float *orig[MAX_IN] = {0}, *rnd[MAX_IN] = {0};
     void *wvals[MAX_IN] = {0};
     uint16_t *w16[MAX_IN] = {0};
+    uint8_t *b8[MAX_IN] = {0};
     sd_dtype wtypes[MAX_IN];
     for (int i = 0; i < c->n_in; i++) {
         const op_input *x = &c->in[i];
@@ -139,6 +155,12 @@ static bool run_case_ex(harness *h, op_case *c, bool expect_fail) {
         rnd[i] = malloc((size_t)n * sizeof(float));
         sd_rng_randn(&h->rng, orig[i], n);
         for (int64_t j = 0; j < n; j++) orig[i][j] = orig[i][j] * x->scale + x->shift;
+        if (x->u8) { /* random bytes, also as floats for the plain loops */
+            b8[i] = malloc((size_t)n);
+            for (int64_t j = 0; j < n; j++) b8[i][j] = (uint8_t)(sd_rng_next_u32(&h->rng) >> 24), orig[i][j] = b8[i][j];
+        }
+        for (int64_t j = 0; x->specials && j < n; j++) /* NaN, +Inf, -Inf here and there */
+            if (j % 97 == 5 || j % 101 == 7 || j % 103 == 11) orig[i][j] = j % 97 == 5 ? NAN : j % 101 == 7 ? INFINITY : -INFINITY;
         wtypes[i] = x->weight ? x->wtype : SD_DTYPE_F32;
         if (x->weight && x->wtype != SD_DTYPE_F32) { /* a 16-bit weight as a 16-bit file holds it */
             w16[i] = malloc((size_t)n * sizeof(uint16_t));
@@ -160,15 +182,30 @@ static bool run_case_ex(harness *h, op_case *c, bool expect_fail) {
         sd_dtype f32[MAX_IN];
         void *rvals[MAX_IN];
         for (int i = 0; i < c->n_in; i++) f32[i] = SD_DTYPE_F32, rvals[i] = rnd[i];
-        ref_ok = run_on(h->ref, &h->ref_arena, c, rnd, rvals, f32, want, ref_why, sizeof ref_why);
+        ref_ok = run_on(h->ref, &h->ref_arena, c, rnd, rvals, f32, b8, 0, want, ref_why, sizeof ref_why);
     } else {
         c->ref(want, rnd, c);
     }
     double t0 = sd_now_ms();
-    bool ok = run_on(h->test, &h->test_arena, c, rnd, wvals, wtypes, got, why, sizeof why);
+    bool ok = run_on(h->test, &h->test_arena, c, rnd, wvals, wtypes, b8, 0x00, got, why, sizeof why);
     double ms = sd_now_ms() - t0;
     double err = ok && ref_ok ? check_rel_error(got, want, (size_t)n_out) : INFINITY;
     bool pass = ok && ref_ok && isfinite(err) && err < h->limit;
+    if (c->out_u8 && ok) { /* bytes: poisoned 0x00 above, now 0xff: an unwritten byte differs; and exact */
+        float *again = malloc((size_t)n_out * sizeof *again);
+        ok = again && run_on(h->test, &h->test_arena, c, rnd, wvals, wtypes, b8, 0xff, again, why, sizeof why);
+        if (ok && memcmp(again, got, (size_t)n_out * sizeof *got) != 0) {
+            snprintf(why, sizeof why, "bytes left unwritten (they keep the poison)");
+            ok = false;
+        }
+        if (ok && check_max_abs_diff(got, want, (size_t)n_out) != 0.0) {
+            snprintf(why, sizeof why, "not exact: max difference %.0f levels (backend.h: the host conversion, exactly)",
+                     check_max_abs_diff(got, want, (size_t)n_out));
+            ok = false;
+        }
+        pass = pass && ok;
+        free(again);
+    }
 
     char desc[160];
     describe(c, desc, sizeof desc);
@@ -188,7 +225,7 @@ static bool run_case_ex(harness *h, op_case *c, bool expect_fail) {
             snprintf(h->worst_case, sizeof h->worst_case, "%s %s", c->op, desc);
         }
     }
-    for (int i = 0; i < c->n_in; i++) free(orig[i]), free(rnd[i]), free(w16[i]);
+    for (int i = 0; i < c->n_in; i++) free(orig[i]), free(rnd[i]), free(w16[i]), free(b8[i]);
     free(got);
     free(want);
     return pass;
@@ -208,6 +245,9 @@ static void ref_copy(float *out, float *const *in, const op_case *c) {
 }
 static void run_copy(sd_backend *be, sd_tensor *out, sd_tensor *in, const op_case *c) { sd_op_copy(be, out, &in[0]); }
 static void run_nothing(sd_backend *be, sd_tensor *out, sd_tensor *in, const op_case *c) {}
+static void ref_image_to_rgb8_case(float *out, float *const *in, const op_case *c) {
+    ref_image_to_rgb8(out, in[0], c->in[0].shape[0], c->in[0].shape[2], c->in[0].shape[3]);
+}
 static void run_off_by_a_little(sd_backend *be, sd_tensor *out, sd_tensor *in, const op_case *c) {
     sd_op_scale(be, out, &in[0], 1.001f, 0.0f);
 }
@@ -245,6 +285,13 @@ static void check_harness(harness *h) {
         snprintf(c.extra, sizeof c.extra, "%s", broken[i].what);
         run_case_ex(h, &c, true);
     }
+    /* bytes cannot hold NaN: an 8-bit output runs twice, poisoned 0x00 then 0xff */
+    op_case u8 = new_case("harness", run_nothing, ref_image_to_rgb8_case);
+    add_in(&u8, t4(1, 3, 4, 5));
+    set_out(&u8, t4(1, 4, 5, 3));
+    u8.out_u8 = true;
+    snprintf(u8.extra, sizeof u8.extra, "an 8-bit output never written");
+    run_case_ex(h, &u8, true);
     /* and a correct op passes through the same path */
     op_case ok = new_case("harness", run_copy, ref_copy);
     add_in(&ok, t2(2, 9));
