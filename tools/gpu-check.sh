@@ -7,7 +7,8 @@
 # 2. build: Release, -DSD_CUDA=ON -DSD_CUDA_ARCHS=90 (Hopper) -DSD_GPU_TESTS=ON, -j16, timed; with
 #    the system's libraries, else those tools/gpu-prepare.sh carried in .gpu/deps.tar.xz
 # 3. op parity: test_backend_ops --backend cuda --require in fp16, bf16 and fp32 (every op of the
-#    backend interface against the CPU backend: 1e-2 / 1e-4 relative error, NaN never passes)
+#    backend interface against the CPU backend: 1e-2 / 1e-4 relative error, NaN never passes), and
+#    the CUDA backend's own tools/cuda_parity (all dtypes, then its op timings)
 # 4. golden tests on CUDA: ctest -L gpu (tools/gpu-tests.txt), reference files from
 #    ../shared/reference, else .gpu/reference (tools/gpu-prepare.sh)
 # 5. the four StreamDiffusion CFG modes (none, self, initialize, full) through `sdstream stream` on
@@ -206,6 +207,14 @@ for dtype in fp16 bf16 fp32; do
     [ -n "$key" ] || key=$(grep -m1 -E 'no CUDA GPU|FAIL' "$LOGS/ops-$dtype.txt" | cut -c1-110)
     row "ops $dtype" "$(verdict $st)" "$key"
 done
+
+# the CUDA backend's own parity program (tools/cuda_parity.c: all dtypes, then op timings)
+if [ "$BUILT" = 1 ] && [ $DRY -eq 0 ] && [ -x "$BUILD/cuda_parity" ]; then
+    run_stage 120 cuda-parity.txt "$BUILD/cuda_parity"
+    st=$?
+    row "cuda_parity (all dtypes)" "$(verdict $st)" "$(tail -1 "$LOGS/cuda-parity.txt" | cut -c1-100)"
+    run_stage 60 cuda-parity-bench.txt "$BUILD/cuda_parity" f16 --bench # op timings, for the logs
+fi
 
 # ---- 4. golden tests on the GPU ----
 if [ "$BUILT" != 1 ]; then
