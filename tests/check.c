@@ -171,7 +171,13 @@ const char *check_backend_name(void) {
 
 /* Before main(): every default-backend model load of the test and every command it starts runs on
  * the test backend (the library's default would pick a GPU where one is present). */
-__attribute__((constructor)) static void check_pin_backend(void) { setenv("SDSTREAM_BACKEND", check_backend_name(), 1); }
+__attribute__((constructor)) static void check_pin_backend(void) {
+    const char *asked = getenv("SDSTREAM_BACKEND");
+    if (asked && *asked && strcmp(asked, check_backend_name()) != 0)
+        fprintf(stderr, "note: tests run on $SDSTREAM_TEST_BACKEND (%s), not SDSTREAM_BACKEND=%s\n", check_backend_name(),
+                asked);
+    setenv("SDSTREAM_BACKEND", check_backend_name(), 1);
+}
 
 sd_status check_backend_create(sd_backend **out) {
     const char *name = check_backend_name();
