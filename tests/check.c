@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "backend/backend.h"
+#include "base/arena.h"
 #include "base/safetensors.h"
 
 static int g_passed, g_failed;
@@ -28,7 +30,11 @@ void check_record(bool ok, const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+static void check_cases_finish(void);
+
 int check_finish(void) {
+    check_cases_finish();
+    if (strcmp(check_backend_name(), "cpu") != 0) printf("(on the %s backend: SDSTREAM_TEST_BACKEND)\n", check_backend_name());
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return (g_failed == 0 && g_passed > 0) ? 0 : 1;
 }
@@ -154,4 +160,76 @@ float *check_read_tensor4(const sd_safetensors *g, const char *name, int64_t sha
     sd_status st = buf ? sd_st_read_f32(g, name, buf, 4, shape) : SD_ERR_NOMEM;
     check_record(st == SD_OK, __FILE__, __LINE__, "reading %s: %s", name, sd_last_error());
     return buf;
+}
+
+/* ---- the test backend ---- */
+
+const char *check_backend_name(void) {
+    const char *b = getenv("SDSTREAM_TEST_BACKEND");
+    return b && *b ? b : "cpu";
+}
+
+/* Before main(): every default-backend model load of the test and every command it starts runs on
+ * the test backend (the library's default would pick a GPU where one is present). */
+__attribute__((constructor)) static void check_pin_backend(void) {
+    const char *asked = getenv("SDSTREAM_BACKEND");
+    if (asked && *asked && strcmp(asked, check_backend_name()) != 0)
+        fprintf(stderr, "note: tests run on $SDSTREAM_TEST_BACKEND (%s), not SDSTREAM_BACKEND=%s\n", check_backend_name(),
+                asked);
+    setenv("SDSTREAM_BACKEND", check_backend_name(), 1);
+}
+
+sd_status check_backend_create(sd_backend **out) {
+    const char *name = check_backend_name();
+    if (strcmp(name, "cpu") == 0) return sd_backend_create(out, SD_BACKEND_CPU, 0);
+    if (strcmp(name, "cuda") == 0) return sd_backend_create(out, SD_BACKEND_CUDA, 0);
+    return sd_fail(SD_ERR_ARG, "SDSTREAM_TEST_BACKEND='%.40s': expected cpu or cuda", name);
+}
+
+void check_arena_init(sd_arena *arena, sd_backend *be) {
+    sd_allocator alloc = sd_backend_allocator(be);
+    sd_arena_init_with(arena, &alloc);
+}
+
+double check_tol(double fp32_tol) {
+    /* the CPU computes in float32; CUDA's default (what the tests load with) is fp16 */
+    if (strcmp(check_backend_name(), "cpu") == 0) return fp32_tol;
+    return fp32_tol > 1e-2 ? fp32_tol : 1e-2;
+}
+
+/* ---- choosing cases ---- */
+
+enum { MAX_CASE_NAMES = 64 };
+static bool g_case_seen[MAX_CASE_NAMES];
+
+bool check_case(const char *name) {
+    const char *list = getenv("SD_TEST_CASES");
+    if (!list || !*list) return true;
+    size_t len = strlen(name);
+    bool run = false;
+    int i = 0;
+    for (const char *p = list; *p; i++) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0) {
+            run = true;
+            if (i < MAX_CASE_NAMES) g_case_seen[i] = true;
+        }
+        p += n + (end ? 1 : 0);
+    }
+    return run;
+}
+
+static void check_cases_finish(void) {
+    const char *list = getenv("SD_TEST_CASES");
+    if (!list || !*list) return;
+    printf("only the cases SD_TEST_CASES names ran: %s\n", list);
+    int i = 0;
+    for (const char *p = list; *p; i++) {
+        const char *end = strchr(p, ',');
+        int n = end ? (int)(end - p) : (int)strlen(p);
+        check_record(i < MAX_CASE_NAMES && g_case_seen[i], __FILE__, __LINE__,
+                     "SD_TEST_CASES names '%.*s', which is no case of this test (or never ran)", n, p);
+        p += (size_t)n + (end ? 1 : 0);
+    }
 }

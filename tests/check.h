@@ -56,4 +56,31 @@ float *check_read_tensor4(const struct sd_safetensors *g, const char *name, int6
 double check_rel_error(const float *a, const float *ref, size_t n);
 double check_max_abs_diff(const float *a, const float *ref, size_t n);
 
+/* ---- which backend the tests run on ----
+ * $SDSTREAM_TEST_BACKEND ("cpu" or "cuda"; default "cpu"). Before main() runs, check.c sets
+ * $SDSTREAM_BACKEND to it, so every model a test loads with the default backend, and every
+ * sdstream command it starts, runs there: on a GPU machine with CUDA compiled in (where the
+ * library's default would be the GPU) the suite stays on the CPU unless asked
+ * (ctest -L gpu: SDSTREAM_TEST_BACKEND=cuda). */
+const char *check_backend_name(void);
+struct sd_backend;
+/* A backend of that kind with its default activation dtype (CPU float32, CUDA fp16), for tests
+ * that drive model code directly; SD_ERR_BACKEND (a failure, never a skip) where it cannot run. */
+sd_status check_backend_create(struct sd_backend **out);
+struct sd_arena;
+/* An arena whose memory comes from be (sd_backend_allocator: host memory on the CPU, device memory
+ * on a device backend); its tensors are then sd_backend_tensor(be, arena, ...). */
+void check_arena_init(struct sd_arena *arena, struct sd_backend *be);
+/* The limit of a golden comparison whose float32 limit is fp32_tol: fp32_tol on the CPU, and
+ * max(fp32_tol, 1e-2) when the test backend computes in fp16/bf16 (CUDA's default) — DESIGN.md's
+ * documented limit for those paths ("fp16/bf16 paths under 1e-2"), not a loosening. */
+double check_tol(double fp32_tol);
+
+/* ---- choosing cases ----
+ * $SD_TEST_CASES: a comma-separated list of case names (each test names its cases; ctest's gpu
+ * label runs the ones whose files the GPU machine has). check_case(name) says whether that case
+ * runs: always when the variable is unset or empty. check_finish() fails when a listed name
+ * matched no case, so a typo or a renamed case cannot turn into a silent pass. */
+bool check_case(const char *name);
+
 #endif

@@ -381,13 +381,14 @@ static void bad_config_cases(void) {
 int main(void) {
     g_bin = getenv("SD_BIN"); /* override: test another build of the command */
     if (!g_bin || !*g_bin) g_bin = SD_BIN_DEFAULT;
+    /* cases (SD_TEST_CASES): txt2img, img2img, sd21, bad-input, bad-config */
     snprintf(g_sd15, sizeof g_sd15, "%s", check_ref("models/tiny-sd15"));
-    snprintf(g_sd21, sizeof g_sd21, "%s", check_ref("models/tiny-sd21"));
+    if (check_case("sd21")) snprintf(g_sd21, sizeof g_sd21, "%s", check_ref("models/tiny-sd21"));
     snprintf(g_taesd, sizeof g_taesd, "%s", check_ref("models/taesd"));
-    txt2img_cases();
-    img2img_cases();
-    sd21_cases();
-    bad_input_cases();
-    bad_config_cases();
+    if (check_case("txt2img")) txt2img_cases();
+    if (check_case("img2img")) img2img_cases();
+    if (check_case("sd21")) sd21_cases();
+    if (check_case("bad-input")) bad_input_cases();
+    if (check_case("bad-config")) bad_config_cases();
     return check_finish();
 }

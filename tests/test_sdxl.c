@@ -22,6 +22,7 @@ static const char *k_unet = "golden/sdxl/tiny-sdxl_unet_b3_12x16.safetensors";
 /* rel error of tensor got_name in got_path against ref_name in ref_path (same element count). */
 static void compare(const char *label, const char *ref_path, const char *ref_name, const char *got_path,
                     const char *got_name, double limit) {
+    limit = check_tol(limit);
     sd_safetensors *ref = NULL, *got = NULL;
     CHECK_OK(sd_st_open(&ref, ref_path));
     CHECK_OK(sd_st_open(&got, got_path));
@@ -42,6 +43,7 @@ static void compare(const char *label, const char *ref_path, const char *ref_nam
 }
 
 static void compare_host(const char *label, const float *got, const char *ref_name, size_t n, double limit) {
+    limit = check_tol(limit);
     sd_safetensors *g = NULL;
     CHECK_OK(sd_st_open(&g, check_ref(k_text)));
     const sd_st_tensor *t = g ? sd_st_find(g, ref_name) : NULL;

@@ -34,8 +34,8 @@ static void run_case(sd_taesd *t, sd_backend *be, sd_arena *arena, const char *l
         float *out = malloc((size_t)(out_n * batch) * sizeof(float));
         for (int b = 0; b < batch; b++) memcpy(in_b + b * in_n, in, (size_t)in_n * sizeof(float));
         CHECK_OK(sd_arena_reset(arena));
-        sd_tensor x = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, is[1], is[2], is[3]});
-        sd_tensor y = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, os[1], os[2], os[3]});
+        sd_tensor x = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, is[1], is[2], is[3]});
+        sd_tensor y = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, os[1], os[2], os[3]});
         sd_backend_upload(be, &x, in_b);
         if (encode) CHECK_OK(sd_taesd_encode(t, be, arena, &y, &x));
         else CHECK_OK(sd_taesd_decode(t, be, arena, &y, &x));
@@ -44,7 +44,7 @@ static void run_case(sd_taesd *t, sd_backend *be, sd_arena *arena, const char *l
             double rel = check_rel_error(out + b * out_n, ref, (size_t)out_n);
             printf("  %-40s [%d] relative error %.3g (max abs %.3g)\n", label, b, rel,
                    check_max_abs_diff(out + b * out_n, ref, (size_t)out_n));
-            CHECK(rel < LIMIT, "%s [%d]: relative error %.3g over %g", label, b, rel, LIMIT);
+            CHECK(rel < check_tol(LIMIT), "%s [%d]: relative error %.3g over %g", label, b, rel, check_tol(LIMIT));
         }
         free(in_b);
         free(out);
@@ -85,12 +85,12 @@ static void expect_config(const char *label, const char *json_text, sd_status wa
 
 static void test_bad_input(sd_taesd *t, sd_backend *be, sd_arena *arena, const sd_safetensors *file) {
     CHECK_OK(sd_arena_reset(arena));
-    sd_tensor img1 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 1, 64, 64});
-    sd_tensor img_odd = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 64, 36});
-    sd_tensor img = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 64, 64});
-    sd_tensor lat = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 8, 8});
-    sd_tensor lat8 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 8, 8, 8});
-    sd_tensor img_small = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 32, 32});
+    sd_tensor img1 = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 1, 64, 64});
+    sd_tensor img_odd = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 64, 36});
+    sd_tensor img = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 64, 64});
+    sd_tensor lat = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 8, 8});
+    sd_tensor lat8 = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 8, 8, 8});
+    sd_tensor img_small = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 32, 32});
     sd_status st = sd_taesd_encode(t, be, arena, &lat, &img1);
     CHECK(st == SD_ERR_ARG && contains(sd_last_error(), "[1, 1, 64, 64]"), "1-channel image: %s: %s",
           sd_status_name(st), sd_last_error());
@@ -129,12 +129,14 @@ static void test_bad_input(sd_taesd *t, sd_backend *be, sd_arena *arena, const s
     sd_taesd_free(&t2);
 }
 
+/* Cases (SD_TEST_CASES): config (goldens and batch 2 with config.json), default (goldens with the
+ * default config, bad input). */
 int main(void) {
     sd_backend *be = NULL;
-    CHECK_OK(sd_backend_create(&be, SD_BACKEND_CPU, 0));
+    CHECK_OK(check_backend_create(&be));
     if (!be) return check_finish();
     sd_arena arena;
-    sd_arena_init(&arena);
+    check_arena_init(&arena, be);
 
     sd_taesd_config cfg, def;
     sd_taesd_config_default(&def);
@@ -148,22 +150,25 @@ int main(void) {
     }
     sd_safetensors *file = NULL;
     CHECK_OK(sd_st_open(&file, check_ref("models/taesd/diffusion_pytorch_model.safetensors")));
-    if (file) {
-        sd_taesd t;
+    sd_taesd t;
+    if (file && check_case("config")) {
         printf("taesd with config.json:\n");
         CHECK_OK(sd_taesd_load(&t, &cfg, file));
+        CHECK_OK(sd_weight_store_upload(&t.store, be));
         run_goldens(&t, be, &arena, "config");
         run_case(&t, be, &arena, "batch 2 encode 64x96", "golden/vae/taesd_encode_64x96.safetensors", true, 2);
         run_case(&t, be, &arena, "batch 2 decode 64x96", "golden/vae/taesd_decode_64x96.safetensors", false, 2);
         sd_taesd_free(&t);
-
+    }
+    if (file && check_case("default")) {
         printf("taesd with the default config:\n");
         CHECK_OK(sd_taesd_load(&t, &def, file));
+        CHECK_OK(sd_weight_store_upload(&t.store, be));
         run_goldens(&t, be, &arena, "default");
         test_bad_input(&t, be, &arena, file);
         sd_taesd_free(&t);
-        sd_st_close(file);
     }
+    sd_st_close(file);
     sd_arena_free(&arena);
     sd_backend_free(be);
     return check_finish();

@@ -28,6 +28,8 @@ static void compare_outputs(const char *golden_path, const char *out_path, const
  * the float32 ones the golden used), so it is an fp16 path with DESIGN.md's 1e-2. */
 static void run_case(const char *label, const char *model_rel, const char *tokenizer_rel, const char *config_rel,
                      const char *golden_rel, double limit) {
+    if (!check_case(label)) return;
+    limit = check_tol(limit);
     sd_model_params p = sd_model_params_default();
     p.path = check_ref(model_rel);
     p.tokenizer_dir = tokenizer_rel ? check_ref(tokenizer_rel) : NULL;
@@ -40,8 +42,9 @@ static void run_case(const char *label, const char *model_rel, const char *token
     if (!m) return;
     char golden[4096];
     snprintf(golden, sizeof golden, "%s", check_ref(golden_rel));
-    char out[4096];
-    snprintf(out, sizeof out, "%s", check_tmp(label));
+    char out[4096], out_name[128];
+    snprintf(out_name, sizeof out_name, "te_%s.safetensors", label);
+    snprintf(out, sizeof out, "%s", check_tmp(out_name));
     CHECK_OK(sd_model_eval_file(m, "text_encoder", golden, out));
     compare_outputs(golden, out, label, limit);
 
@@ -62,13 +65,14 @@ static void run_case(const char *label, const char *model_rel, const char *token
     sd_model_free(m);
 }
 
+/* Cases (SD_TEST_CASES): sd15-folder, sd21-folder, sd15-single, sd21-single. */
 int main(void) {
-    run_case("te_sd15_folder.safetensors", "models/tiny-sd15", NULL, NULL, "golden/text_encoder/tiny-sd15.safetensors", 1e-4);
-    run_case("te_sd21_folder.safetensors", "models/tiny-sd21", NULL, NULL, "golden/text_encoder/tiny-sd21.safetensors", 1e-4);
+    run_case("sd15-folder", "models/tiny-sd15", NULL, NULL, "golden/text_encoder/tiny-sd15.safetensors", 1e-4);
+    run_case("sd21-folder", "models/tiny-sd21", NULL, NULL, "golden/text_encoder/tiny-sd21.safetensors", 1e-4);
     /* single files carry no tokenizer and, at this tiny width, no way to infer heads: pass both */
-    run_case("te_sd15_single.safetensors", "models/tiny-sd15.safetensors", "models/tiny-sd15/tokenizer",
+    run_case("sd15-single", "models/tiny-sd15.safetensors", "models/tiny-sd15/tokenizer",
              "models/tiny-sd15", "golden/text_encoder/tiny-sd15.safetensors", 1e-4);
-    run_case("te_sd21_single.safetensors", "models/tiny-sd21.safetensors", "models/tiny-sd21/tokenizer",
+    run_case("sd21-single", "models/tiny-sd21.safetensors", "models/tiny-sd21/tokenizer",
              "models/tiny-sd21", "golden/text_encoder/tiny-sd21.safetensors", 1e-2);
     return check_finish();
 }

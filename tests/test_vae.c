@@ -28,9 +28,9 @@ static float *repeat(const float *x, int64_t n, int times) {
 }
 
 static void compare(const char *label, const float *got, const float *ref, int64_t n) {
-    double rel = check_rel_error(got, ref, (size_t)n);
+    double rel = check_rel_error(got, ref, (size_t)n), limit = check_tol(LIMIT);
     printf("  %-48s relative error %.3g (max abs %.3g)\n", label, rel, check_max_abs_diff(got, ref, (size_t)n));
-    CHECK(rel < LIMIT, "%s: relative error %.3g over %g", label, rel, LIMIT);
+    CHECK(rel < limit, "%s: relative error %.3g over %g", label, rel, limit);
 }
 
 /* Encodes the golden image (batch `batch` copies) and compares every row's mean and std. */
@@ -49,9 +49,9 @@ static void run_encode(sd_vae *vae, sd_backend *be, sd_arena *arena, const char 
         float *mean = malloc((size_t)(lat_n * batch) * sizeof(float));
         float *std = malloc((size_t)(lat_n * batch) * sizeof(float));
         CHECK_OK(sd_arena_reset(arena));
-        sd_tensor x = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, ishape[1], ishape[2], ishape[3]});
-        sd_tensor m = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
-        sd_tensor s = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
+        sd_tensor x = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, ishape[1], ishape[2], ishape[3]});
+        sd_tensor m = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
+        sd_tensor s = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
         sd_backend_upload(be, &x, image_b);
         CHECK_OK(sd_vae_encode(vae, be, arena, &m, &s, &x));
         sd_backend_download(be, mean, &m);
@@ -86,8 +86,8 @@ static void run_decode(sd_vae *vae, sd_backend *be, sd_arena *arena, const char 
         float *latent_b = repeat(latent, lat_n, batch);
         float *image = malloc((size_t)(img_n * batch) * sizeof(float));
         CHECK_OK(sd_arena_reset(arena));
-        sd_tensor z = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
-        sd_tensor y = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){batch, ishape[1], ishape[2], ishape[3]});
+        sd_tensor z = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, lshape[1], lshape[2], lshape[3]});
+        sd_tensor y = sd_backend_tensor(be, arena, 4, (int64_t[]){batch, ishape[1], ishape[2], ishape[3]});
         sd_backend_upload(be, &z, latent_b);
         CHECK_OK(sd_vae_decode(vae, be, arena, &y, &z));
         sd_backend_download(be, image, &y);
@@ -249,13 +249,13 @@ static void expect_config(const char *label, const char *json_text, sd_status wa
 static void test_bad_input(sd_vae *vae, sd_backend *be, sd_arena *arena, const sd_safetensors *single,
                            const sd_vae_config *good) {
     CHECK_OK(sd_arena_reset(arena));
-    sd_tensor img4 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 64, 64});
-    sd_tensor img_odd = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 60, 64});
-    sd_tensor img = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 64, 64});
-    sd_tensor m = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 8, 8});
-    sd_tensor s = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 8, 8});
-    sd_tensor m_bad = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 16, 16});
-    sd_tensor lat3 = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 8, 8});
+    sd_tensor img4 = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 64, 64});
+    sd_tensor img_odd = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 60, 64});
+    sd_tensor img = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 64, 64});
+    sd_tensor m = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 8, 8});
+    sd_tensor s = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 8, 8});
+    sd_tensor m_bad = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 16, 16});
+    sd_tensor lat3 = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 8, 8});
     sd_status st = sd_vae_encode(vae, be, arena, &m, &s, &img4);
     CHECK(st == SD_ERR_ARG && contains(sd_last_error(), "[1, 4, 64, 64]"), "4-channel image: %s: %s",
           sd_status_name(st), sd_last_error());
@@ -311,13 +311,13 @@ static void test_bad_input(sd_vae *vae, sd_backend *be, sd_arena *arena, const s
  * frame) and leaves it where it started. */
 static void test_steady_state(sd_vae *vae, sd_backend *be) {
     sd_arena own;
-    sd_arena_init(&own);
+    check_arena_init(&own, be);
     sd_arena *arena = &own;
     size_t allocs = 0, used = 0;
     for (int pass = 0; pass < 3; pass++) {
         CHECK_OK(sd_arena_reset(arena));
-        sd_tensor z = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 4, 8, 12});
-        sd_tensor y = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, 64, 96});
+        sd_tensor z = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 4, 8, 12});
+        sd_tensor y = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, 64, 96});
         static float zhost[4 * 8 * 12];
         for (int i = 0; i < 4 * 8 * 12; i++) zhost[i] = (float)(i % 7) * 0.25f - 0.75f;
         sd_backend_upload(be, &z, zhost);
@@ -356,14 +356,16 @@ static void test_fp16_single(sd_backend *be, sd_arena *arena) {
     if (st == SD_OK && folder && single && latent) {
         CHECK_OK(sd_vae_load(&a, &cfg, folder, "", false));
         CHECK_OK(sd_vae_load(&b, &cfg, single, "first_stage_model.", true));
+        CHECK_OK(sd_weight_store_upload(&a.store, be));
+        CHECK_OK(sd_weight_store_upload(&b.store, be));
         const int64_t n = 3 * ls[2] * 8 * ls[3] * 8;
         float *ya = malloc((size_t)n * sizeof(float)), *yb = malloc((size_t)n * sizeof(float));
         sd_vae *models[2] = {&a, &b};
         float *outs[2] = {ya, yb};
         for (int i = 0; i < 2; i++) {
             CHECK_OK(sd_arena_reset(arena));
-            sd_tensor z = sd_arena_tensor(arena, SD_DTYPE_F32, 4, ls);
-            sd_tensor y = sd_arena_tensor(arena, SD_DTYPE_F32, 4, (int64_t[]){1, 3, ls[2] * 8, ls[3] * 8});
+            sd_tensor z = sd_backend_tensor(be, arena, 4, ls);
+            sd_tensor y = sd_backend_tensor(be, arena, 4, (int64_t[]){1, 3, ls[2] * 8, ls[3] * 8});
             sd_backend_upload(be, &z, latent);
             CHECK_OK(sd_vae_decode(models[i], be, arena, &y, &z));
             sd_backend_download(be, outs[i], &y);
@@ -382,39 +384,45 @@ static void test_fp16_single(sd_backend *be, sd_arena *arena) {
     sd_st_close(g);
 }
 
+/* Cases (SD_TEST_CASES): folder (goldens, batch 2, steady state), legacy (pre-0.14 attention names),
+ * single (the single file's goldens, config inference, bad input), fp16-single (tiny-sd21's F16 file). */
 int main(void) {
     sd_backend *be = NULL;
-    CHECK_OK(sd_backend_create(&be, SD_BACKEND_CPU, 0));
+    CHECK_OK(check_backend_create(&be));
     if (!be) return check_finish();
     sd_arena arena;
-    sd_arena_init(&arena);
+    check_arena_init(&arena, be);
     test_key_map();
 
     sd_vae_config cfg;
     sd_safetensors *folder = NULL, *single = NULL;
-    if (load_config(&cfg)) {
+    bool use_folder = check_case("folder") || check_case("legacy"), use_single = check_case("single");
+    if ((use_folder || use_single) && load_config(&cfg)) {
         CHECK(cfg.n_levels == 4 && cfg.block_out_channels[0] == 16 && cfg.block_out_channels[3] == 32 &&
                   cfg.norm_num_groups == 8 && cfg.layers_per_block == 2 && cfg.latent_channels == 4 && cfg.mid_attention,
               "tiny-sd15 vae config read");
-        CHECK_OK(sd_st_open(&folder, check_ref("models/tiny-sd15/vae/diffusion_pytorch_model.safetensors")));
-        CHECK_OK(sd_st_open(&single, check_ref("models/tiny-sd15.safetensors")));
+        if (use_folder) CHECK_OK(sd_st_open(&folder, check_ref("models/tiny-sd15/vae/diffusion_pytorch_model.safetensors")));
+        if (use_single) CHECK_OK(sd_st_open(&single, check_ref("models/tiny-sd15.safetensors")));
     }
     sd_vae vae;
-    if (folder) {
+    if (folder && check_case("folder")) {
         printf("diffusers folder:\n");
         CHECK_OK(sd_vae_load(&vae, &cfg, folder, "", false));
+        CHECK_OK(sd_weight_store_upload(&vae.store, be));
         run_goldens(&vae, be, &arena, "folder");
         run_encode(&vae, be, &arena, "folder batch 2 encode 64x96", "golden/vae/tiny-sd15_encode_64x96.safetensors", 2);
         run_decode(&vae, be, &arena, "folder batch 2 decode 64x96", "golden/vae/tiny-sd15_decode_64x96.safetensors", 2);
         test_steady_state(&vae, be);
         sd_vae_free(&vae);
-
+    }
+    if (folder && check_case("legacy")) {
         printf("diffusers folder, pre-0.14 attention names:\n");
         const char *legacy_path = check_tmp("vae_legacy.safetensors");
         sd_safetensors *legacy = NULL;
         if (write_legacy_copy(folder, legacy_path)) CHECK_OK(sd_st_open(&legacy, legacy_path));
         if (legacy) {
             CHECK_OK(sd_vae_load(&vae, &cfg, legacy, "", false));
+            CHECK_OK(sd_weight_store_upload(&vae.store, be));
             run_encode(&vae, be, &arena, "legacy encode 64x96", "golden/vae/tiny-sd15_encode_64x96.safetensors", 1);
             run_decode(&vae, be, &arena, "legacy decode 64x96", "golden/vae/tiny-sd15_decode_64x96.safetensors", 1);
             sd_vae_free(&vae);
@@ -424,6 +432,7 @@ int main(void) {
     if (single) {
         printf("single-file checkpoint (first_stage_model.*):\n");
         CHECK_OK(sd_vae_load(&vae, &cfg, single, "first_stage_model.", true));
+        CHECK_OK(sd_weight_store_upload(&vae.store, be));
         run_goldens(&vae, be, &arena, "single");
         test_config_infer(single);
         test_bad_input(&vae, be, &arena, single, &cfg);
@@ -431,8 +440,10 @@ int main(void) {
     }
     sd_st_close(folder);
     sd_st_close(single);
-    printf("float16 single file:\n");
-    test_fp16_single(be, &arena);
+    if (check_case("fp16-single")) {
+        printf("float16 single file:\n");
+        test_fp16_single(be, &arena);
+    }
     sd_arena_free(&arena);
     sd_backend_free(be);
     return check_finish();
