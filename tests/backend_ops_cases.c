@@ -98,9 +98,9 @@ static void cases_attention(harness *h) {
         {2, 256, 256, 8, 160, false, true, 1.0f}, {4, 64, 77, 8, 160, false, true, 1.0f},
         {1, 4096, 4096, 5, 64, false, true, 1.0f}, {1, 1024, 1024, 10, 64, false, true, 4.0f},
         {3, 255, 255, 20, 64, false, true, 1.0f}, {1, 1024, 1024, 1, 256, false, true, 1.0f},
-        /* Not yet: the full-size VAE's one 512-wide head (vae.c, 4096 tokens at 512x512). The CPU
-         * backend refuses head dims over 256 (cpu_attention.c), so that VAE fails on the CPU today
-         * and cannot be the reference; add {1, 4096, 4096, 1, 512} once it runs. */
+        /* the full-size VAE's one 512-wide head (4096 tokens at 512x512; the CPU refused heads over
+         * 256 until this case found it) */
+        {1, 70, 70, 1, 512, false, false, 1.0f},  {1, 4096, 4096, 1, 512, false, true, 1.0f},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         op_case c = new_case("attention", run_attention, ref_attention_case);

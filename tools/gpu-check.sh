@@ -7,15 +7,17 @@
 # 2. build: Release, -DSD_CUDA=ON -DSD_CUDA_ARCHS=90 (Hopper) -DSD_GPU_TESTS=ON, -j16, timed; with
 #    the system's libraries, else those tools/gpu-prepare.sh carried in .gpu/deps.tar.xz
 # 3. op parity: test_backend_ops --backend cuda --require in fp16, bf16 and fp32 (every op of the
-#    backend interface against the CPU backend: 1e-2 / 1e-4 relative error, NaN never passes), and
-#    the CUDA backend's own tools/cuda_parity (every dtype)
+#    backend interface against the CPU backend: 1e-2 / 1e-4 relative error, NaN never passes)
 # 4. golden tests on CUDA: ctest -L gpu (tools/gpu-tests.txt), reference files from
 #    ../shared/reference, else .gpu/reference (tools/gpu-prepare.sh)
 # 5. the four StreamDiffusion CFG modes (none, self, initialize, full) through `sdstream stream` on
 #    tiny SD 1.5 + TAESD with --backend cuda, each against the same command on the CPU
 # 6. compute-sanitizer memcheck --leak-check full on test_unet (CUDA), where it is installed
 # 7. sdstream bench --backend cuda on full-size random-weight sd-turbo (img2img, 1 step) and SD 1.5
-#    (stream batch t_index 0,16,32,45, cfg none), 512x512, TAESD; GPU memory sampled meanwhile
+#    (stream batch t_index 0,16,32,45, cfg none), 512x512, TAESD; GPU memory sampled meanwhile; then
+#    an op-by-op profile of the sd-turbo frame (SDSTREAM_PROFILE=1), into bench.txt
+# 8. with GPU_CHECK_ANCHOR=1 and devkit/gpu-anchor carried: the Python original timed on the same
+#    card (../shared/gpu-anchor, issue 14), gpu_anchor.json in $OUT
 #
 # Each stage has its own time limit, and all of them together a deadline (GPU_CHECK_BUDGET, default
 # 540 s: a device command may run 600 s); a stage that fails or runs out of time is recorded and
@@ -79,7 +81,7 @@ run_stage() {
 verdict() { # status -> pass / FAIL / TIMEOUT / NO-TIME (the deadline came first: not checked, a failure)
     case $1 in 0) echo pass ;; 124 | 137) echo TIMEOUT ;; 125) echo NO-TIME ;; *) echo FAIL ;; esac
 }
-# GPU_CHECK_SKIP="bench memcheck": stages left out (ops parity golden cfg bench memcheck), e.g. on a
+# GPU_CHECK_SKIP="bench memcheck": stages left out (ops golden cfg bench profile memcheck), e.g. on a
 # second run after a fix; each shows as SKIP
 wanted() {
     case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) return 1 ;; *) return 0 ;; esac
@@ -216,14 +218,6 @@ for dtype in fp16 bf16 fp32; do
     [ -n "$key" ] || key=$(grep -m1 -E 'no CUDA GPU|FAIL' "$LOGS/ops-$dtype.txt" | cut -c1-110)
     row "ops $dtype" "$(verdict $st)" "$key"
 done
-
-# the CUDA backend's own parity program (tools/cuda_parity.c, every dtype; `cuda_parity f16 --bench`
-# adds op timings, left out here for time)
-if wanted parity && [ "$BUILT" = 1 ] && [ $DRY -eq 0 ] && [ -x "$BUILD/cuda_parity" ]; then
-    run_stage 120 cuda-parity.txt "$BUILD/cuda_parity"
-    st=$?
-    row "cuda_parity (all dtypes)" "$(verdict $st)" "$(tail -1 "$LOGS/cuda-parity.txt" | cut -c1-100)"
-fi
 
 # ---- 4. golden tests on the GPU ----
 if ! wanted golden; then
@@ -382,6 +376,26 @@ bench() { # name arch extra-args...
 rm -f "$OUT/bench.txt"
 bench "sd-turbo 1 step" sd-turbo
 bench "sd15 4-step batch" sd15 --t-index-list 0,16,32,45 --cfg-type none
+
+# where a frame's time goes, op by op (SDSTREAM_PROFILE: each op timed after a synchronize, so the
+# total is slower than the bench's; the table says which ops to fuse or replace first)
+if wanted profile && [ "$BUILT" = 1 ] && [ "$MM_WAIT" -eq 0 ] && grep -q '^exit 0' "$LOGS/make-model-sd-turbo.txt" 2> /dev/null; then
+    run_stage 90 profile-sd-turbo.txt env SDSTREAM_PROFILE=1 "$BUILD/sdstream" bench --model "$MM/sd-turbo" \
+        --taesd "$MM/sd-turbo/taesd" --backend "$BACKEND" --sizes "$SIZES" --frames 3 --no-vae --no-scaling
+    st=$?
+    row "op profile sd-turbo" "$(verdict $st)" "in bench.txt"
+    { echo "=== op profile, sd-turbo 1 step at $SIZES px (SDSTREAM_PROFILE=1, 3 frames + warm-up)"
+        cat "$LOGS/profile-sd-turbo.txt"; } >> "$OUT/bench.txt"
+fi
+
+# the Python original on the same card (issue 14; devkit/gpu-anchor from ../shared/gpu-anchor/prepare.sh,
+# carried): only when asked, GPU_CHECK_ANCHOR=1, since its ~150 s rarely fit beside the rest
+if [ "${GPU_CHECK_ANCHOR:-0}" = 1 ] && [ -f devkit/gpu-anchor/run_anchor.py ] && [ $DRY -eq 0 ]; then
+    run_stage 180 anchor.txt env PYTHONUNBUFFERED=1 python3 devkit/gpu-anchor/run_anchor.py --device cuda --size 512 \
+        --frames 100 --warmup 10 --parts a,c,d --budget 140
+    st=$?
+    row "python anchor (a,c,d)" "$(verdict $st)" "gpu_anchor.json in \$OUT"
+fi
 
 # ---- 6. compute-sanitizer ----
 SAN=$(command -v compute-sanitizer || true)

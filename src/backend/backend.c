@@ -93,7 +93,11 @@ void sd_backend_fail(sd_backend *be, sd_status status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    be->status = sd_fail(status, "%s backend: %s", be->vt->name, msg);
+    /* a failure passed up again (a component's status re-recorded by its caller) keeps one prefix */
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s backend: ", be->vt->name);
+    bool prefixed = strncmp(msg, prefix, strlen(prefix)) == 0;
+    be->status = sd_fail(status, "%s%s", prefixed ? "" : prefix, msg);
 }
 
 /* Profiling (op_profile.h): the start time when on, and the row an op adds when it is done. */

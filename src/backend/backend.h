@@ -170,8 +170,9 @@ void sd_op_concat_channels(sd_backend *be, sd_tensor *out, const sd_tensor *a, c
  * weights are only for conv2d on backends of the same kind and kernel. */
 size_t sd_backend_conv_weight_bytes(const sd_backend *be, const sd_tensor *w);
 void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void *dst, sd_tensor *packed);
-/* Host <-> backend copies of a whole tensor: float32 host data converted to/from a float tensor's
- * dtype; the bytes themselves for a U8 tensor. download waits for the backend's work to finish. */
+/* Host <-> backend copies of a whole activation tensor: float32 host data converted to/from its
+ * dtype (the CPU's activations are float32: a plain copy); the bytes themselves for a U8 tensor.
+ * download waits for the backend's work to finish. */
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);
 /* out = in (same element count and dtype). */
@@ -202,8 +203,10 @@ sd_tensor sd_backend_tensor(const sd_backend *be, sd_arena *arena, int ndim, con
 double sd_backend_now_ms(sd_backend *be);
 /* Whether weights must be uploaded (sd_backend_upload_weight) rather than read from host memory. */
 bool sd_backend_wants_weight_upload(const sd_backend *be);
-/* Places a loaded host weight (F32/F16/BF16) in the backend's memory and storage type; *dst gets
- * the device descriptor (free its data with sd_backend_mem_free). Returns the backend's status. */
+/* Places a loaded host weight (F32/F16/BF16, torch layout) in the backend's memory, stored in its
+ * act_dtype; *dst gets the device descriptor, whose data the caller frees with
+ * sd_backend_mem_free. A backend without the hook (the CPU: sd_backend_wants_weight_upload false)
+ * reads weights where they are: *dst = *host, nothing to free. Returns the backend's status. */
 sd_status sd_backend_upload_weight(sd_backend *be, sd_tensor *dst, const sd_tensor *host);
 
 #endif

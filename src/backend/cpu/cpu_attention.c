@@ -15,7 +15,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 
-enum { QB = 64, KB = 240 /* multiple of MR = 6, 12 */, MAX_HEAD_DIM = 256 };
+/* MAX_HEAD_DIM: the VAE's mid-block attention is one head of 512 (SD) or more; the per-thread
+ * workspace grows with it (qb_pad * (2d + KB + 3) floats: 290 KB at 512), nothing else does. */
+enum { QB = 64, KB = 240 /* multiple of MR = 6, 12 */, MAX_HEAD_DIM = 1024 };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
