@@ -22,7 +22,9 @@
 # Each stage has its own time limit, and all of them together a deadline (GPU_CHECK_BUDGET, default
 # 540 s: a device command may run 600 s); a stage that fails or runs out of time is recorded and
 # the rest still run; a stage the deadline leaves no time for is NO-TIME, a failure. A second run on
-# the same machine reuses the build; GPU_CHECK_SKIP="bench memcheck" leaves stages out.
+# the same machine reuses the build and the full-size models (GPU_CHECK_MODELS, default
+# /tmp/sdstream-gpu-models); GPU_CHECK_SKIP="bench memcheck" leaves stages out; op parity draws its
+# inputs from GPU_CHECK_SEED (default 1), so a failure reproduces.
 # Logs: $OUT (the device tool's folder; else ./gpu-check-out): summary.txt, bench.txt,
 # failures.txt and logs.tar.gz with every stage's full log. The table comes last.
 # Exit status 0 only when every stage passed. A person's command, the date, device and driver are
@@ -53,6 +55,14 @@ mkdir -p "$OUT" || exit 1
 rm -rf "$WORK"
 mkdir -p "$LOGS" || exit 1
 export PATH="$PATH:/usr/local/cuda/bin"
+# cuBLAS is opened at run time (src/backend/cuda/cuda_blas.cu): the toolkit's lib64 beside nvcc, and
+# the pip wheel's copy in the image's Python, where the loader's cache has neither
+NVCC_BIN=$(command -v nvcc 2> /dev/null || true)
+for d in ${NVCC_BIN:+"$(dirname "$NVCC_BIN")/../lib64"} /usr/local/cuda/lib64 \
+    $(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2> /dev/null); do
+    [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+export LD_LIBRARY_PATH
 
 ROWS=()
 FAILED=0
@@ -188,16 +198,24 @@ BUILD_S=$(($(date +%s) - t0))
 row build "$(verdict $st)" "${BUILD_S} s configure+build -j$JOBS, $DEPS_NOTE"
 BUILT=$([ $st -eq 0 ] && echo 1 || echo 0)
 
-# make-model in the background meanwhile (CPU work; the bench waits for it)
-MM=$WORK/models
+# make-model in the background meanwhile (CPU work; the bench waits for it). The models live
+# outside $WORK, which each run empties: a second call on the same machine reuses them.
+MM=${GPU_CHECK_MODELS:-/tmp/sdstream-gpu-models}
 MM_PID=""
 if [ "$BUILT" = 1 ] && wanted bench; then
     mkdir -p "$MM"
     (
         for arch in sd-turbo sd15; do
+            if [ -f "$MM/$arch.done" ]; then
+                { echo "reusing $MM/$arch from an earlier run"; echo "exit 0"; } > "$LOGS/make-model-$arch.txt"
+                continue
+            fi
+            rm -rf "${MM:?}/$arch"
             nice timeout 200 "$BUILD/sdstream" make-model --arch "$arch" --random --output "$MM/$arch" --threads 8 \
                 > "$LOGS/make-model-$arch.txt" 2>&1
-            echo "exit $?" >> "$LOGS/make-model-$arch.txt"
+            rc=$?
+            echo "exit $rc" >> "$LOGS/make-model-$arch.txt"
+            [ $rc -eq 0 ] && touch "$MM/$arch.done"
         done
     ) &
     MM_PID=$!
@@ -209,7 +227,7 @@ for dtype in fp16 bf16 fp32; do
     if ! wanted ops; then row "ops $dtype" SKIP GPU_CHECK_SKIP; continue; fi
     if [ "$BUILT" != 1 ]; then row "ops $dtype" SKIP "no build"; continue; fi
     if [ $DRY -eq 0 ]; then
-        run_stage 120 "ops-$dtype.txt" "$BUILD/test_backend_ops" --backend cuda --dtype "$dtype" --require --seed "$((START % 100000))"
+        run_stage 120 "ops-$dtype.txt" "$BUILD/test_backend_ops" --backend cuda --dtype "$dtype" --require --seed "${GPU_CHECK_SEED:-1}"
     else
         run_stage 120 "ops-$dtype.txt" "$BUILD/test_backend_ops"
     fi

@@ -175,7 +175,7 @@ void sd_backend_pack_conv_weight(const sd_backend *be, const sd_tensor *w, void 
  * download waits for the backend's work to finish. */
 void sd_backend_upload(sd_backend *be, sd_tensor *dst, const void *host);
 void sd_backend_download(sd_backend *be, void *host, const sd_tensor *src);
-/* out = in (same element count and dtype). */
+/* out = in (same element count and dtype; out may be in itself, not a partial overlap of it). */
 void sd_op_copy(sd_backend *be, sd_tensor *out, const sd_tensor *in);
 /* Every element of out = value. */
 void sd_op_fill(sd_backend *be, sd_tensor *out, float value);

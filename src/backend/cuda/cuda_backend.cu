@@ -60,6 +60,8 @@ bool sd_cuda_tensors_ok(sd_backend *be, const char *op, const sd_tensor *t0, con
 static bool grow(sd_backend *be, void **buf, size_t *have, size_t bytes, const char *what) {
     if (bytes <= *have && *buf) return true;
     if (*buf) {
+        /* queued kernels may still read the old buffer: cudaFree waits for the device, but say so */
+        (void)cudaStreamSynchronize(sd_cuda(be)->stream);
         cudaError_t e = cudaFree(*buf);
         *buf = NULL;
         *have = 0;
