@@ -123,7 +123,8 @@ void sd_op_layer_norm(sd_backend *be, sd_tensor *out, const sd_tensor *in, const
  * head h uses columns h*D..(h+1)*D; scale 1/sqrt(D); causal masks key j > query i. */
 void sd_op_attention(sd_backend *be, sd_tensor *out, const sd_tensor *q, const sd_tensor *k, const sd_tensor *v,
                      int n_heads, bool causal);
-/* Elementwise activation; out may alias in. gelu is the exact erf form. */
+/* Elementwise activation; out may alias in. gelu is the exact erf form; relu passes NaN through
+ * (x < 0 ? 0 : x, as torch), here and in conv2d's fused epilogue. */
 void sd_op_activation(sd_backend *be, sd_tensor *out, const sd_tensor *in, sd_activation act);
 /* out = a + b, same shapes; out may alias a or b. */
 void sd_op_add(sd_backend *be, sd_tensor *out, const sd_tensor *a, const sd_tensor *b);

@@ -106,7 +106,7 @@ static void activation_chunk(void *ctx, int64_t begin, int64_t end, int thread) 
         for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
         break;
     case SD_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN passes, as in torch and CUDA */
         break;
     case SD_ACT_TANH:
         for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
