@@ -14,6 +14,7 @@
 #include "backend/cpu/cpu_winograd.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "backend_ops_ref.h"
 #include "check.h"
 
 static sd_rng g_rng;
@@ -33,15 +34,6 @@ static uint16_t *to16(const float *w, int64_t n, sd_dtype type, float *wide) {
 }
 
 static const sd_dtype g_w16[2] = {SD_DTYPE_BF16, SD_DTYPE_F16};
-
-static void ref_linear(float *y, const float *x, const float *w, const float *b, int64_t m, int64_t k, int64_t n) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            double s = b ? b[j] : 0.0;
-            for (int64_t t = 0; t < k; t++) s += (double)x[i * k + t] * w[j * k + t];
-            y[i * n + j] = (float)s;
-        }
-}
 
 static void test_linear(sd_backend *be) {
     static const int64_t dims[][3] = {{1, 1, 1}, {3, 7, 5}, {77, 32, 96}, {13, 130, 17}, {200, 64, 33}};
@@ -70,31 +62,6 @@ static void test_linear(sd_backend *be) {
         }
         free(x), free(w), free(b), free(y), free(r);
     }
-}
-
-static void ref_attention(float *o, const float *q, const float *k, const float *v, int64_t B, int64_t tq, int64_t tk,
-                          int64_t c, int heads, bool causal) {
-    int64_t d = c / heads;
-    double *s = malloc((size_t)tk * sizeof *s);
-    for (int64_t b = 0; b < B; b++)
-        for (int h = 0; h < heads; h++)
-            for (int64_t i = 0; i < tq; i++) {
-                double mx = -INFINITY, sum = 0.0;
-                for (int64_t j = 0; j < tk; j++) {
-                    double dot = 0.0;
-                    for (int64_t t = 0; t < d; t++)
-                        dot += (double)q[(b * tq + i) * c + h * d + t] * k[(b * tk + j) * c + h * d + t];
-                    s[j] = (causal && j > i) ? -INFINITY : dot / sqrt((double)d);
-                    mx = s[j] > mx ? s[j] : mx;
-                }
-                for (int64_t j = 0; j < tk; j++) sum += (s[j] = exp(s[j] - mx));
-                for (int64_t t = 0; t < d; t++) {
-                    double acc = 0.0;
-                    for (int64_t j = 0; j < tk; j++) acc += s[j] * v[(b * tk + j) * c + h * d + t];
-                    o[(b * tq + i) * c + h * d + t] = (float)(acc / sum);
-                }
-            }
-    free(s);
 }
 
 static void test_attention(sd_backend *be) {
