@@ -336,11 +336,18 @@ static void cuda_setup(sd_backend *be) {
                     "cublasSetMathMode");
 }
 
-/* "no CUDA device: <name> (<description>)" for a failed cudaGetDeviceCount, into buf. */
-static void no_device_reason(char *buf, size_t size, cudaError_t e, int count) {
-    if (e != cudaSuccess) snprintf(buf, size, "no CUDA device: %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
-    else if (count < 1) snprintf(buf, size, "no CUDA device: the driver reports %d devices", count);
-    else buf[0] = '\0';
+/* Whether the driver reports a device; when not, why ("no CUDA device: <name> (<description>)")
+ * into buf (may be NULL). */
+static bool device_present(char *buf, size_t size) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    (void)cudaGetLastError();
+    if (buf && size) {
+        if (e != cudaSuccess) snprintf(buf, size, "no CUDA device: %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        else if (count < 1) snprintf(buf, size, "no CUDA device: the driver reports %d devices", count);
+        else buf[0] = '\0';
+    }
+    return e == cudaSuccess && count > 0;
 }
 
 extern "C" sd_status sd_cuda_backend_create(sd_backend **out, sd_dtype act_dtype) {
@@ -348,14 +355,8 @@ extern "C" sd_status sd_cuda_backend_create(sd_backend **out, sd_dtype act_dtype
     if (!sd_is_act_dtype(act_dtype))
         return sd_fail(SD_ERR_ARG, "cuda backend: activations in %s are not supported (F16, BF16 or F32)",
                        sd_dtype_name(act_dtype));
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count < 1) {
-        (void)cudaGetLastError();
-        char why[320];
-        no_device_reason(why, sizeof why, e, count);
-        return sd_fail(SD_ERR_BACKEND, "cuda backend: %s", why);
-    }
+    char why[320];
+    if (!device_present(why, sizeof why)) return sd_fail(SD_ERR_BACKEND, "cuda backend: %s", why);
     sd_backend *be = (sd_backend *)calloc(1, sizeof *be);
     sd_cuda_ctx *c = (sd_cuda_ctx *)calloc(1, sizeof *c);
     if (!be || !c) {
@@ -384,20 +385,13 @@ extern "C" sd_status sd_cuda_backend_create(sd_backend **out, sd_dtype act_dtype
 
 extern "C" int sd_cuda_device_count(void) {
     int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return count > 0 && sd_cublas() ? count : 0; /* without cuBLAS no backend can be made */
+    if (!device_present(NULL, 0) || cudaGetDeviceCount(&count) != cudaSuccess) return 0;
+    return sd_cublas() ? count : 0; /* without cuBLAS no backend can be made */
 }
 
 extern "C" const char *sd_cuda_unavailable_reason(void) {
     static thread_local char buf[640];
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    (void)cudaGetLastError();
-    no_device_reason(buf, sizeof buf, e, count);
-    if (!buf[0] && !sd_cublas()) snprintf(buf, sizeof buf, "%s", sd_cublas_error());
+    if (device_present(buf, sizeof buf) && !sd_cublas()) snprintf(buf, sizeof buf, "%s", sd_cublas_error());
     return buf;
 }
 
@@ -424,18 +418,13 @@ static double fp16_flop_per_clock_sm(int major, int minor, const char *name) {
 
 extern "C" sd_status sd_cuda_device_info_get(sd_cuda_device_info *info) {
     if (!info) return sd_fail(SD_ERR_ARG, "sd_cuda_device_info_get: info is NULL");
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count < 1) {
-        (void)cudaGetLastError();
-        char why[320];
-        no_device_reason(why, sizeof why, e, count);
-        return sd_fail(SD_ERR_BACKEND, "cuda: %s", why);
-    }
+    char why[320];
+    if (!device_present(why, sizeof why)) return sd_fail(SD_ERR_BACKEND, "cuda: %s", why);
     sd_cuda_device_info d;
     memset(&d, 0, sizeof d);
     cudaDeviceProp prop;
     int clock_khz = 0;
+    cudaError_t e;
     if ((e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess ||
         (e = cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0)) != cudaSuccess ||
         (e = cudaDriverGetVersion(&d.driver_version)) != cudaSuccess ||
