@@ -230,6 +230,10 @@ void sd_op_embedding(sd_backend *be, sd_tensor *out, const sd_tensor *table, con
                         (long long)table->shape[0], (long long)table->shape[1], (long long)sd_tensor_cols(out));
         return;
     }
+    if (rows > 0 && !ids) {
+        sd_backend_fail(be, SD_ERR_ARG, "embedding: ids is NULL");
+        return;
+    }
     for (int64_t i = 0; i < rows; i++) {
         if (ids[i] < 0 || ids[i] >= vocab) {
             sd_backend_fail(be, SD_ERR_ARG, "embedding: id %d at position %lld is outside the table of %lld rows",
